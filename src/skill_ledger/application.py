@@ -1,0 +1,322 @@
+"""The write side: commands on skill records, saved to the event store with bounded retries."""
+
+from __future__ import annotations
+
+import random
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Protocol
+from uuid import UUID, uuid4
+
+import structlog
+from eventsourcing.application import AggregateNotFoundError, Application
+from eventsourcing.persistence import IntegrityError, Mapper, Transcoder
+from eventsourcing.utils import Environment, EnvType
+
+from skill_ledger.domain import (
+    Actor,
+    Assessment,
+    AssessmentNotFound,
+    ConcurrencyConflict,
+    LicenseNotFound,
+    Outcome,
+    SkillRecord,
+    Status,
+    UnknownSkill,
+    check_points,
+    record_id,
+)
+from skill_ledger.settings import Settings
+from skill_ledger.transcoder import MsgspecTranscoder, TypedMapper
+
+log = structlog.get_logger("skill_ledger.application")
+
+APPLICATION_NAME = "ledger"
+
+
+class Directory(Protocol):
+    """What commands need to know beyond their own stream (licenses, history, lookups)."""
+
+    def license_exists(self, license_id: int) -> bool:
+        """True when the license exists."""
+
+    def assessments_made_by(self, user_id: int) -> int:
+        """How many assessments this user has made so far."""
+
+    def locate(self, assessment_id: UUID) -> tuple[int, str] | None:
+        """The (license, skill) pair an assessment belongs to, or None."""
+
+
+@dataclass(frozen=True, slots=True)
+class CommandResult:
+    """What a command did and the assessment as it now stands."""
+
+    outcome: Outcome
+    assessment_id: UUID
+    assessment: Assessment | None
+    position: int | None
+    license_id: int
+    skill_name: str
+
+    @property
+    def created(self) -> bool:
+        """A new assessment was recorded (first or replacing)."""
+        return self.outcome in (Outcome.CREATED, Outcome.REPLACED)
+
+    @property
+    def recorded(self) -> bool:
+        """Events were saved."""
+        return self.position is not None
+
+
+def eventsourcing_env(settings: Settings) -> dict[str, str]:
+    """The library's settings for our one database URL (tables come from migrations)."""
+    url = settings.database
+    env = {
+        "CREATE_TABLE": "n",
+        "IS_SNAPSHOTTING_ENABLED": "y",
+        "AGGREGATE_CACHE_MAXSIZE": "10000",
+    }
+    if url.is_postgres:
+        env.update(
+            {
+                "PERSISTENCE_MODULE": "eventsourcing.postgres",
+                "POSTGRES_DBNAME": url.dbname,
+                "POSTGRES_HOST": url.host,
+                "POSTGRES_PORT": str(url.port),
+                "POSTGRES_USER": url.user,
+                "POSTGRES_PASSWORD": url.password,
+                "POSTGRES_POOL_SIZE": str(settings.pool_size),
+                "POSTGRES_MAX_OVERFLOW": "0",
+                "POSTGRES_CONNECT_TIMEOUT": "5",
+                "POSTGRES_PRE_PING": "y",
+                # Never y: it drops the table lock that keeps commit order = notification order.
+                "POSTGRES_ENABLE_DB_FUNCTIONS": "n",
+            }
+        )
+    else:
+        env.update(
+            {
+                "PERSISTENCE_MODULE": "eventsourcing.sqlite",
+                "SQLITE_DBNAME": settings.database.path,
+                "SQLITE_LOCK_TIMEOUT": "30",
+            }
+        )
+    return env
+
+
+class Ledger(Application[UUID]):
+    """Assessment commands: load the pair's record, decide, save; retry when another writer won."""
+
+    name = APPLICATION_NAME
+
+    def __init__(self, settings: Settings, directory: Directory) -> None:
+        self.settings = settings
+        self.directory = directory
+        # The library reads this per instance, so the interval can come from settings.
+        self.snapshotting_intervals = {SkillRecord: settings.snapshot_interval}  # type: ignore[misc]
+        self._skills = frozenset(settings.skills)
+        super().__init__(env=eventsourcing_env(settings))
+
+    def construct_env(self, name: str, env: EnvType | None = None) -> Environment:
+        """Only our settings configure the store: stray POSTGRES_* variables are ignored."""
+        return Environment(name, dict(env or {}))
+
+    def construct_transcoder(self) -> Transcoder:
+        """msgspec JSON."""
+        return MsgspecTranscoder()
+
+    def construct_mapper(self) -> Mapper[UUID]:
+        """Canonical payloads in, typed events out."""
+        return TypedMapper(transcoder=self.construct_transcoder())
+
+    # -- commands -----------------------------------------------------------------------
+
+    def assess(
+        self,
+        actor: Actor,
+        license_id: int,
+        skill_name: str,
+        points_earned: int,
+        points_total: int,
+        notes: str = "",
+    ) -> CommandResult:
+        """Grade a skill on a license: created, replaced or identical."""
+        SkillRecord.check_may_assess(actor)
+        check_points(points_earned, points_total, notes)
+        self.check_skill(skill_name)
+        self.check_license(license_id)
+        prior = self.directory.assessments_made_by(actor.user_id)
+        policy = self.settings.policy
+
+        def decide(record: SkillRecord) -> tuple[Outcome, UUID]:
+            replaced = record.active
+            requires = policy.requires_validation(
+                actor,
+                prior,
+                round(100.0 * points_earned / points_total, 2),
+                replaced.percentage if replaced else None,
+            )
+            new_id = uuid4()
+            outcome = record.assess(actor, points_earned, points_total, notes, requires, new_id)
+            if outcome is Outcome.IDENTICAL:
+                assert replaced is not None
+                log.info(
+                    "🔒 IDEMPOTENT: Assessment with identical data already exists "
+                    f"(id={replaced.id})",
+                    assessment_id=str(replaced.id),
+                    user=actor.user_id,
+                )
+                return outcome, replaced.id
+            if replaced is not None:
+                log.info(
+                    "📝 UPDATE DETECTED: Assessment data changed "
+                    f"(old: {replaced.points_earned}/{replaced.points_total}, "
+                    f"new: {points_earned}/{points_total})",
+                    assessment_id=str(replaced.id),
+                    user=actor.user_id,
+                )
+            return outcome, new_id
+
+        return self._execute("assess", license_id, skill_name, decide)
+
+    def validate(self, actor: Actor, assessment_id: UUID) -> CommandResult:
+        """An admin confirms an assessment someone else made."""
+        license_id, skill_name = self.locate(assessment_id)
+        return self._execute(
+            "validate",
+            license_id,
+            skill_name,
+            lambda record: (record.validate(actor, assessment_id), assessment_id),
+        )
+
+    def archive(self, actor: Actor, assessment_id: UUID, reason: str) -> CommandResult:
+        """Take an assessment out of the active set, with a reason."""
+        license_id, skill_name = self.locate(assessment_id)
+        return self._execute(
+            "archive",
+            license_id,
+            skill_name,
+            lambda record: (record.archive(actor, assessment_id, reason), assessment_id),
+        )
+
+    # -- queries on the write side ---------------------------------------------------------
+
+    def record(self, license_id: int, skill_name: str, version: int | None = None) -> SkillRecord:
+        """The pair's record (at a version), empty when nothing was recorded yet."""
+        try:
+            found: SkillRecord = self.repository.get(
+                record_id(license_id, skill_name), version=version
+            )
+        except AggregateNotFoundError:
+            return SkillRecord.start(license_id, skill_name)
+        return found
+
+    def locate(self, assessment_id: UUID) -> tuple[int, str]:
+        """The pair an assessment belongs to; AssessmentNotFound when none."""
+        pair = self.directory.locate(assessment_id)
+        if pair is None:
+            raise AssessmentNotFound(assessment_id)
+        return pair
+
+    def check_skill(self, skill_name: str) -> None:
+        """UnknownSkill unless the skill is in the catalogue."""
+        if skill_name not in self._skills:
+            raise UnknownSkill(skill_name)
+
+    def check_license(self, license_id: int) -> None:
+        """LicenseNotFound unless the license exists."""
+        if not self.directory.license_exists(license_id):
+            raise LicenseNotFound(license_id)
+
+    # -- the retry loop ---------------------------------------------------------------------
+
+    def _execute(
+        self,
+        command: str,
+        license_id: int,
+        skill_name: str,
+        decide: Callable[[SkillRecord], tuple[Outcome, UUID]],
+    ) -> CommandResult:
+        started = time.perf_counter()
+        stream = record_id(license_id, skill_name)
+        attempts = self.settings.command_retries
+        for attempt in range(1, attempts + 1):
+            record = self.record(license_id, skill_name)
+            outcome, assessment_id = decide(record)
+            pending = list(record.pending_events)
+            if not pending:
+                result = CommandResult(
+                    outcome, assessment_id, record.find(assessment_id), None, license_id, skill_name
+                )
+                break
+            try:
+                recordings = self.save(record)
+            except IntegrityError:
+                log.info(
+                    "🔒 CONCURRENT CREATION DETECTED: another writer saved this stream first, "
+                    "deciding again",
+                    stream=str(stream),
+                    command=command,
+                    attempt=attempt,
+                )
+                time.sleep(random.uniform(0, min(0.05, 0.002 * 2**attempt)))  # noqa: S311
+                continue
+            self._log_transitions(record, pending)
+            position = recordings[-1].notification.id if recordings else None
+            result = CommandResult(
+                outcome, assessment_id, record.find(assessment_id), position, license_id, skill_name
+            )
+            break
+        else:
+            log.warning("command_gave_up", command=command, stream=str(stream), attempts=attempts)
+            raise ConcurrencyConflict(
+                f"{command} on license {license_id} skill {skill_name}: "
+                f"other writers won {attempts} times, try again"
+            )
+        log.info(
+            "lock_released",
+            pipeline="skill_assessment",
+            command=command,
+            outcome=result.outcome.value,
+            stream=str(stream),
+            attempts=attempt,
+            duration_ms=round((time.perf_counter() - started) * 1000, 2),
+        )
+        return result
+
+    @staticmethod
+    def _log_transitions(record: SkillRecord, events: list[Any]) -> None:
+        for event in events:
+            if isinstance(event, SkillRecord.Assessed):
+                before, after, actor, reason = (
+                    Status.NOT_ASSESSED,
+                    Status.ASSESSED,
+                    event.assessed_by,
+                    "",
+                )
+            elif isinstance(event, SkillRecord.Validated):
+                before, after, actor, reason = (
+                    Status.ASSESSED,
+                    Status.VALIDATED,
+                    event.validated_by,
+                    "",
+                )
+            elif isinstance(event, SkillRecord.Archived):
+                previous = record.last_archived
+                before = previous.previous_status if previous else Status.ASSESSED
+                after, actor, reason = Status.ARCHIVED, event.archived_by, event.reason
+            else:
+                continue
+            suffix = f" ({reason})" if reason else ""
+            log.info(
+                f"✅ STATE TRANSITION: Assessment {event.assessment_id}: "
+                f"{before.value} → {after.value}{suffix} (user={actor})",
+                assessment_id=str(event.assessment_id),
+                from_status=before.value,
+                to_status=after.value,
+                user=actor,
+                role=event.actor_role,
+                reason=reason or None,
+            )

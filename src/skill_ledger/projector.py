@@ -1,0 +1,373 @@
+"""The projector: folds the notification log into football_skill_assessments, exactly once."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+from uuid import UUID
+
+import psycopg
+import structlog
+
+from skill_ledger.database import Cursor, Database, DatabaseUnavailable
+from skill_ledger.domain import Assessment, SkillRecord, Status, fold
+from skill_ledger.eventlog import EventLog
+from skill_ledger.readmodel import COLUMNS, TABLE, row_values, select_by_ids, write_rows
+
+log = structlog.get_logger("skill_ledger.projector")
+
+PROJECTION_NAME = TABLE
+PROJECTED_CHANNEL = "ledger_projected"
+EVENTS_CHANNEL = "ledger_events"
+REBUILD_READ_BATCH = 20_000
+REBUILD_FLUSH_ROWS = 20_000
+
+ProgressCallback = Callable[[int, int], None]
+
+
+class ProjectionError(Exception):
+    """The projection cannot apply the log (a replayed position, or an event it cannot place)."""
+
+
+class PositionAlreadyProjected(ProjectionError):
+    """The tracking row is already at or past this batch: it was projected before."""
+
+
+class PositionWatch:
+    """The projection's last committed position, and waiting until it reaches a target."""
+
+    def __init__(self, position: int = 0) -> None:
+        self._position = position
+        self._changed = threading.Condition()
+
+    @property
+    def position(self) -> int:
+        """The last position known to be projected."""
+        return self._position
+
+    def advance(self, position: int) -> None:
+        """Record progress (never moves backwards) and wake waiters."""
+        with self._changed:
+            if position > self._position:
+                self._position = position
+                self._changed.notify_all()
+
+    def reset(self, position: int) -> None:
+        """Set the position outright (after a rebuild or a downgrade)."""
+        with self._changed:
+            self._position = position
+            self._changed.notify_all()
+
+    def wait_for(self, position: int, timeout: float) -> bool:
+        """Block until the projection has passed `position`; False on timeout."""
+        deadline = time.monotonic() + timeout
+        with self._changed:
+            while self._position < position:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    return False
+                self._changed.wait(remaining)
+        return True
+
+
+@dataclass(frozen=True, slots=True)
+class ProjectionStatus:
+    """Where the projection stands against the log."""
+
+    position: int
+    head: int
+    last_batch_at: float | None
+
+    @property
+    def lag_events(self) -> int:
+        """Events recorded but not yet projected."""
+        return max(0, self.head - self.position)
+
+
+@dataclass(frozen=True, slots=True)
+class RebuildStats:
+    """What a rebuild did."""
+
+    events: int
+    rows: int
+    seconds: float
+    position: int
+
+    @property
+    def events_per_second(self) -> float:
+        """Throughput."""
+        return self.events / self.seconds if self.seconds > 0 else float(self.events)
+
+
+class Projector:
+    """Keeps the read table and its tracking position in one transaction per batch."""
+
+    def __init__(
+        self,
+        db: Database,
+        eventlog: EventLog,
+        *,
+        batch_size: int = 1000,
+        poll_seconds: float = 0.05,
+        idle_seconds: float = 1.0,
+        name: str = PROJECTION_NAME,
+    ) -> None:
+        self.db = db
+        self.eventlog = eventlog
+        self.batch_size = batch_size
+        self.poll_seconds = poll_seconds
+        self.idle_seconds = idle_seconds
+        self.name = name
+        self.watch = PositionWatch()
+        self.last_batch_at: float | None = None
+        self._kick = threading.Event()
+
+    # -- tracking -------------------------------------------------------------------------
+
+    def _lock_position(self, cursor: Cursor) -> int:
+        cursor.execute(
+            "INSERT INTO projection_tracking (application_name, notification_id) VALUES (%s, 0) "
+            "ON CONFLICT (application_name) DO NOTHING",
+            (self.name,),
+        )
+        lock = " FOR UPDATE" if self.db.is_postgres else ""
+        cursor.execute(
+            f"SELECT notification_id FROM projection_tracking WHERE application_name = %s{lock}",
+            (self.name,),
+        )
+        row = cursor.fetchone()
+        return int(row[0]) if row else 0
+
+    def _advance_tracking(self, cursor: Cursor, position: int) -> None:
+        cursor.execute(
+            "INSERT INTO projection_tracking (application_name, notification_id) VALUES (%s, %s) "
+            "ON CONFLICT (application_name) "
+            "DO UPDATE SET notification_id = excluded.notification_id "
+            "WHERE projection_tracking.notification_id < excluded.notification_id "
+            "RETURNING notification_id",
+            (self.name, position),
+        )
+        if cursor.fetchone() is None:
+            raise PositionAlreadyProjected(f"{self.name} is already at or past position {position}")
+        if self.db.is_postgres:
+            cursor.execute("SELECT pg_notify(%s, %s)", (PROJECTED_CHANNEL, str(position)))
+
+    def tracked_position(self) -> int:
+        """The committed position, read from the database."""
+        with self.db.transaction(write=False) as cursor:
+            cursor.execute(
+                "SELECT notification_id FROM projection_tracking WHERE application_name = %s",
+                (self.name,),
+            )
+            row = cursor.fetchone()
+        return int(row[0]) if row else 0
+
+    def status(self) -> ProjectionStatus:
+        """Position, head of the log and lag."""
+        with self.db.transaction(write=False) as cursor:
+            head = self.eventlog.max_position(cursor)
+            cursor.execute(
+                "SELECT notification_id FROM projection_tracking WHERE application_name = %s",
+                (self.name,),
+            )
+            row = cursor.fetchone()
+        return ProjectionStatus(int(row[0]) if row else 0, head, self.last_batch_at)
+
+    # -- the live path ----------------------------------------------------------------------
+
+    def apply_batch(self, cursor: Cursor, after: int, events: list[Any]) -> int:
+        """Fold decoded events into the rows they touch and write them back."""
+        created = {e.assessment_id for e in events if isinstance(e, SkillRecord.Assessed)}
+        needed = {
+            e.assessment_id
+            for e in events
+            if isinstance(e, SkillRecord.Validated | SkillRecord.Archived)
+            and e.assessment_id not in created
+        }
+        rows = select_by_ids(cursor, needed, is_postgres=self.db.is_postgres)
+        missing = needed - rows.keys()
+        if missing:
+            raise ProjectionError(
+                f"Events after position {after} refer to assessments the read table lacks: "
+                f"{sorted(map(str, missing))[:5]}"
+            )
+        touched: dict[UUID, Assessment] = {}
+        fold(rows, events)
+        for event in events:
+            assessment_id = getattr(event, "assessment_id", None)
+            if assessment_id is not None:
+                touched[assessment_id] = rows[assessment_id]
+        return write_rows(cursor, touched.values())
+
+    def run_batch(self) -> int:
+        """Project the next batch in one transaction; returns how many events it covered."""
+        with self.db.transaction() as cursor:
+            position = self._lock_position(cursor)
+            logged = self.eventlog.read(cursor, position, self.batch_size)
+            if not logged:
+                self.watch.advance(position)
+                return 0
+            events = [self.eventlog.decode(item) for item in logged]
+            self.apply_batch(cursor, position, events)
+            last = logged[-1].position
+            self._advance_tracking(cursor, last)
+        self.last_batch_at = time.time()
+        self.watch.advance(last)
+        return len(logged)
+
+    def catch_up(self, on_progress: ProgressCallback | None = None) -> int:
+        """Run batches until the log is exhausted; returns events projected."""
+        total = 0
+        while True:
+            count = self.run_batch()
+            total += count
+            if on_progress is not None and count:
+                on_progress(total, 0)
+            if count < self.batch_size:
+                return total
+
+    def kick(self) -> None:
+        """Wake the loop now (an in-process command just saved events)."""
+        self._kick.set()
+
+    def run(self, stop: threading.Event) -> None:
+        """Follow the log until `stop` is set: LISTEN on PostgreSQL, polling on SQLite.
+
+        Every wait has a timeout and every failure restarts the loop after a pause, so a lost
+        LISTEN connection delays the projection by at most `idle_seconds` instead of stalling it.
+        """
+        backoff = 0.1
+        while not stop.is_set():
+            try:
+                if self.db.is_postgres:
+                    self._follow_postgres(stop)
+                else:
+                    self._follow_polling(stop)
+                backoff = 0.1
+            except (DatabaseUnavailable, psycopg.Error, OSError) as e:
+                log.warning("projector_connection_lost", error=str(e), retry_in=backoff)
+                stop.wait(backoff)
+                backoff = min(backoff * 2, 5.0)
+            except ProjectionError as e:
+                log.error("projector_failed", error=str(e), retry_in=5.0)
+                stop.wait(5.0)
+            except Exception as e:  # a projector must never die silently
+                log.exception("projector_crashed", error=str(e), retry_in=5.0)
+                stop.wait(5.0)
+
+    def _follow_polling(self, stop: threading.Event) -> None:
+        while not stop.is_set():
+            if self.catch_up() == 0:
+                self._kick.wait(self.poll_seconds)
+                self._kick.clear()
+
+    def _follow_postgres(self, stop: threading.Event) -> None:
+        with psycopg.connect(self.db.url.conninfo(), autocommit=True, connect_timeout=5) as conn:
+            conn.execute(f"LISTEN {EVENTS_CHANNEL}")
+            self.catch_up()
+            while not stop.is_set():
+                woken = self._kick.is_set()
+                self._kick.clear()
+                if not woken:
+                    for _ in conn.notifies(timeout=min(self.idle_seconds, 0.25), stop_after=1):
+                        break
+                self.catch_up()
+
+    # -- rebuild ----------------------------------------------------------------------------
+
+    def rebuild(self, on_progress: ProgressCallback | None = None) -> RebuildStats:
+        """Rebuild the read table from the first event, in one transaction.
+
+        Readers keep seeing the old table until the commit (PostgreSQL MVCC); the live projector
+        waits on the tracking row and continues from the rebuilt position. Archived rows are
+        final, so they are written as soon as they archive; memory holds only active rows.
+        """
+        started = time.perf_counter()
+        with self.db.transaction() as cursor:
+            self._lock_position(cursor)
+            head = self.eventlog.max_position(cursor)
+            total = self.eventlog.count(cursor)
+            cursor.execute(f"DELETE FROM {TABLE}")
+            sink = _RowSink(cursor, self.db.is_postgres)
+            active: dict[UUID, Assessment] = {}
+            done = 0
+            position = 0
+            while position < head:
+                logged = self.eventlog.read(cursor, position, REBUILD_READ_BATCH, upto=head)
+                if not logged:
+                    break
+                for item in logged:
+                    event = self.eventlog.decode(item)
+                    _fold_one(active, sink, event)
+                done += len(logged)
+                position = logged[-1].position
+                if sink.pending >= REBUILD_FLUSH_ROWS:
+                    sink.flush()
+                if on_progress is not None:
+                    on_progress(done, total)
+            sink.add_all(active.values())
+            sink.flush()
+            cursor.execute(
+                "UPDATE projection_tracking SET notification_id = %s WHERE application_name = %s",
+                (head, self.name),
+            )
+            if self.db.is_postgres:
+                cursor.execute("SELECT pg_notify(%s, %s)", (PROJECTED_CHANNEL, str(head)))
+        self.watch.reset(head)
+        return RebuildStats(
+            events=done, rows=sink.written, seconds=time.perf_counter() - started, position=head
+        )
+
+
+def _fold_one(active: dict[UUID, Assessment], sink: _RowSink, event: Any) -> None:
+    if isinstance(event, SkillRecord.Assessed):
+        fold(active, (event,))
+        return
+    if not isinstance(event, SkillRecord.Validated | SkillRecord.Archived):
+        return
+    try:
+        fold(active, (event,))
+    except KeyError:
+        raise ProjectionError(
+            f"{type(event).__name__} for unknown assessment {event.assessment_id}"
+        ) from None
+    row = active[event.assessment_id]
+    if row.status is Status.ARCHIVED:
+        sink.add(active.pop(event.assessment_id))
+
+
+class _RowSink:
+    """Buffers final rows and writes them in bulk: COPY on PostgreSQL, executemany on SQLite."""
+
+    def __init__(self, cursor: Cursor, is_postgres: bool) -> None:
+        self.cursor = cursor
+        self.is_postgres = is_postgres
+        self.rows: list[Assessment] = []
+        self.written = 0
+
+    @property
+    def pending(self) -> int:
+        return len(self.rows)
+
+    def add(self, row: Assessment) -> None:
+        self.rows.append(row)
+
+    def add_all(self, rows: Any) -> None:
+        self.rows.extend(rows)
+
+    def flush(self) -> None:
+        if not self.rows:
+            return
+        self.rows.sort(key=lambda row: row.status is not Status.ARCHIVED)
+        if self.is_postgres:
+            assert isinstance(self.cursor, psycopg.Cursor)
+            with self.cursor.copy(f"COPY {TABLE} ({', '.join(COLUMNS)}) FROM STDIN") as copy:
+                for row in self.rows:
+                    copy.write_row(row_values(row))
+        else:
+            write_rows(self.cursor, self.rows)
+        self.written += len(self.rows)
+        self.rows.clear()
