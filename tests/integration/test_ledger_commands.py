@@ -1,0 +1,111 @@
+"""Commands through the application on real SQLite and PostgreSQL, projected to the read table."""
+
+from __future__ import annotations
+
+from uuid import uuid4
+
+import pytest
+
+from skill_ledger.domain import (
+    AssessmentNotFound,
+    InvalidTransition,
+    LicenseNotFound,
+    Outcome,
+    Status,
+    UnknownSkill,
+)
+from skill_ledger.services import Services
+from tests.conftest import Cast
+
+
+def project(services: Services) -> None:
+    services.projector.catch_up()
+
+
+def test_assess_then_identical_then_replace_projects_two_rows(
+    services: Services, cast: Cast
+) -> None:
+    first = services.ledger.assess(cast.instructor, cast.license_id, "ball_control", 8, 10, "a")
+    again = services.ledger.assess(cast.instructor, cast.license_id, "ball_control", 8, 10, "b")
+    second = services.ledger.assess(cast.instructor, cast.license_id, "ball_control", 9, 10, "c")
+    project(services)
+    assert (first.outcome, again.outcome, second.outcome) == (
+        Outcome.CREATED,
+        Outcome.IDENTICAL,
+        Outcome.REPLACED,
+    )
+    assert again.position is None and again.assessment_id == first.assessment_id
+    history = services.readmodel.history(cast.license_id, "ball_control")
+    assert [row.status for row in history] == [Status.ASSESSED, Status.ARCHIVED]
+    assert history[0].id == second.assessment_id
+    assert history[1].archived_reason == "Replaced by new"
+    assert history[0].notes == "c"
+    assert history[0].percentage == 90.0
+
+
+def test_validate_and_archive_are_projected_with_actor_and_time(
+    services: Services, cast: Cast
+) -> None:
+    created = services.ledger.assess(cast.instructor, cast.license_id, "passing", 5, 10)
+    project(services)
+    validated = services.ledger.validate(cast.admin, created.assessment_id)
+    project(services)
+    archived = services.ledger.archive(cast.admin, created.assessment_id, "wrong license")
+    project(services)
+    row = services.readmodel.get(created.assessment_id)
+    assert validated.outcome is Outcome.VALIDATED
+    assert archived.outcome is Outcome.ARCHIVED
+    assert row is not None
+    assert row.status is Status.ARCHIVED
+    assert row.validated_by == cast.admin.user_id
+    assert row.archived_by == cast.admin.user_id
+    assert row.archived_reason == "wrong license"
+    assert row.previous_status is Status.VALIDATED
+    assert row.status_changed_by == cast.admin.user_id
+    assert row.validated_at is not None and row.archived_at is not None
+    assert row.validated_at <= row.archived_at
+
+
+def test_validating_an_archived_assessment_is_refused(services: Services, cast: Cast) -> None:
+    first = services.ledger.assess(cast.instructor, cast.license_id, "passing", 5, 10)
+    services.ledger.assess(cast.instructor, cast.license_id, "passing", 6, 10)
+    project(services)
+    with pytest.raises(InvalidTransition):
+        services.ledger.validate(cast.admin, first.assessment_id)
+
+
+def test_unknown_license_skill_and_assessment_raise_named_errors(
+    services: Services, cast: Cast
+) -> None:
+    with pytest.raises(LicenseNotFound):
+        services.ledger.assess(cast.instructor, 999_999, "passing", 5, 10)
+    with pytest.raises(UnknownSkill):
+        services.ledger.assess(cast.instructor, cast.license_id, "juggling_fire", 5, 10)
+    with pytest.raises(AssessmentNotFound):
+        services.ledger.validate(cast.admin, uuid4())
+
+
+def test_snapshots_keep_long_streams_correct(services: Services, cast: Cast) -> None:
+    services.ledger.snapshotting_intervals = {type(services.ledger.record(1, "x")): 4}
+    for points in range(1, 12):
+        services.ledger.assess(cast.instructor, cast.license_id, "dribbling", points, 20)
+    record = services.ledger.record(cast.license_id, "dribbling")
+    assert record.version == 21
+    assert record.active is not None and record.active.points_earned == 11
+    assert len(record.archived) == 10
+    assert services.ledger.snapshots is not None
+    snapshots = list(services.ledger.snapshots.get(record.id))
+    assert snapshots, "expected snapshots to have been taken"
+
+
+def test_rebuild_reproduces_the_live_table(services: Services, cast: Cast) -> None:
+    for skill in ("passing", "dribbling", "shooting"):
+        for points in (3, 4, 4, 7):
+            services.ledger.assess(cast.instructor, cast.license_id, skill, points, 10)
+    project(services)
+    live = services.readmodel.all()
+    stats = services.projector.rebuild()
+    assert services.readmodel.all() == live
+    assert stats.events == 3 * 5  # per skill: 1 + 2 + 0 (identical) + 2
+    assert stats.rows == len(live) == 9
+    assert services.projector.tracked_position() == stats.position
