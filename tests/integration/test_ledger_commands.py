@@ -34,7 +34,8 @@ def test_assess_then_identical_then_replace_projects_two_rows(
         Outcome.IDENTICAL,
         Outcome.REPLACED,
     )
-    assert again.position is None and again.assessment_id == first.assessment_id
+    assert again.position is None
+    assert again.assessment_id == first.assessment_id
     history = services.readmodel.history(cast.license_id, "ball_control")
     assert [row.status for row in history] == [Status.ASSESSED, Status.ARCHIVED]
     assert history[0].id == second.assessment_id
@@ -62,7 +63,8 @@ def test_validate_and_archive_are_projected_with_actor_and_time(
     assert row.archived_reason == "wrong license"
     assert row.previous_status is Status.VALIDATED
     assert row.status_changed_by == cast.admin.user_id
-    assert row.validated_at is not None and row.archived_at is not None
+    assert row.validated_at is not None
+    assert row.archived_at is not None
     assert row.validated_at <= row.archived_at
 
 
@@ -91,7 +93,8 @@ def test_snapshots_keep_long_streams_correct(services: Services, cast: Cast) -> 
         services.ledger.assess(cast.instructor, cast.license_id, "dribbling", points, 20)
     record = services.ledger.record(cast.license_id, "dribbling")
     assert record.version == 21
-    assert record.active is not None and record.active.points_earned == 11
+    assert record.active is not None
+    assert record.active.points_earned == 11
     assert len(record.archived) == 10
     assert services.ledger.snapshots is not None
     snapshots = list(services.ledger.snapshots.get(record.id))

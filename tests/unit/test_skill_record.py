@@ -261,7 +261,7 @@ def test_replaying_the_events_reproduces_the_record() -> None:
 
 
 def test_snapshot_restores_the_same_record() -> None:
-    record, history = given(assessed(8), assessed(9), assessed(3))
+    record, _history = given(assessed(8), assessed(9), assessed(3))
     snapshot = SkillRecord.Snapshot.take(record)
     restored = snapshot.mutate(None)
     assert restored.version == record.version
