@@ -186,6 +186,13 @@ class Accounts:
             row = cursor.fetchone()
         return int(row[0])
 
+    def licenses_held_by(self, user_id: int) -> list[int]:
+        """Ids of the licenses a user holds, oldest first."""
+        with self.db.transaction(write=False) as cursor:
+            cursor.execute("SELECT id FROM licenses WHERE holder_id = %s ORDER BY id", (user_id,))
+            rows = cursor.fetchall()
+        return [int(row[0]) for row in rows]
+
     def license_holder(self, license_id: int) -> int | None:
         """The user id holding a license, None when the license does not exist."""
         with self.db.transaction(write=False) as cursor:

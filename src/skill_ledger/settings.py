@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
-from urllib.parse import unquote, urlsplit
+from urllib.parse import quote, unquote, urlsplit
 
 from psycopg.conninfo import make_conninfo
 from sqlalchemy.engine import URL
@@ -122,6 +122,15 @@ class DatabaseURL:
             password=self.password,
             dbname=dbname,
         )
+
+    def url(self) -> str:
+        """The URL again, password included (for child processes' environment)."""
+        if self.backend == "sqlite":
+            return f"sqlite:///{self.path}"
+        auth = quote(self.user, safe="")
+        if self.password:
+            auth += ":" + quote(self.password, safe="")
+        return f"postgresql://{auth}@{self.host}:{self.port}/{quote(self.dbname, safe='')}"
 
     def render(self) -> str:
         """The URL again, password hidden."""
