@@ -13,7 +13,8 @@ from enum import StrEnum
 from typing import Any
 from uuid import UUID
 
-from eventsourcing.domain import Aggregate, Snapshot
+from eventsourcing.domain import Aggregate
+from eventsourcing.domain import Snapshot as BaseSnapshot
 from eventsourcing.utils import get_topic
 
 RECORD_NAMESPACE = UUID("6f0b1d5e-2c39-5a7e-9a51-3b8f4c0d2e17")
@@ -429,7 +430,7 @@ class SkillRecord(Aggregate):
             aggregate.archived[self.assessment_id] = aggregate.active.assessed_by
             aggregate.active = None
 
-    class Snapshot(Snapshot):
+    class Snapshot(BaseSnapshot):
         """The record's state at a version, typed so it decodes without guesswork."""
 
         state: RecordState  # type: ignore[assignment]
