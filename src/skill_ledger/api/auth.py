@@ -46,6 +46,8 @@ def build_jwt_auth(secret: str, expiry_seconds: int) -> JWTAuth[User, Token]:
         algorithm=ALGORITHM,
         default_token_expiration=timedelta(seconds=expiry_seconds),
         exclude_opt_key="exclude_from_auth",
+        # Anchored: an unanchored "/schema" would also exempt any path containing it.
+        exclude=["^/schema(/|$)"],
         require_claims=["exp", "sub"],
         description="Bearer token from POST /api/v1/auth/login",
     )

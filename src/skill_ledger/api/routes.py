@@ -55,6 +55,7 @@ def problems(*codes: int) -> dict[int, ResponseSpec]:
         409: "The assessment's state does not allow it",
         413: "Body larger than 64 KiB",
         429: "Too many login attempts from this client",
+        500: "Unexpected server error (logged with its traceback)",
         503: "The database is unavailable",
     }
     return {
@@ -68,7 +69,7 @@ def problems(*codes: int) -> dict[int, ResponseSpec]:
     }
 
 
-COMMON = (401, 403, 503)
+COMMON = (401, 403, 500, 503)
 
 
 def answered(services: Services, result: CommandResult) -> AssessmentOut:
@@ -87,7 +88,7 @@ def answered(services: Services, result: CommandResult) -> AssessmentOut:
     status_code=200,
     tags=["auth"],
     summary="Exchange email and password for a bearer token",
-    responses=problems(400, 401, 413, 429, 503),
+    responses=problems(400, 401, 413, 429, 500, 503),
 )
 def login(request: Request[Any, Any, Any], data: JSONBody[LoginRequest]) -> LoginResponse:
     """Same 401 for an unknown email and a wrong password."""
