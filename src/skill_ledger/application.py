@@ -21,6 +21,7 @@ from skill_ledger.domain import (
     ConcurrencyConflict,
     LicenseNotFound,
     Outcome,
+    Role,
     SkillRecord,
     Status,
     UnknownSkill,
@@ -33,6 +34,7 @@ from skill_ledger.transcoder import MsgspecTranscoder, TypedMapper
 log = structlog.get_logger("skill_ledger.application")
 
 APPLICATION_NAME = "ledger"
+KNOWN_CACHE_SIZE = 100_000
 
 
 class Directory(Protocol):
@@ -41,8 +43,8 @@ class Directory(Protocol):
     def license_exists(self, license_id: int) -> bool:
         """True when the license exists."""
 
-    def assessments_made_by(self, user_id: int) -> int:
-        """How many assessments this user has made so far."""
+    def assessments_made_by(self, user_id: int, at_most: int) -> int:
+        """How many assessments this user has made so far, counting no further than at_most."""
 
     def locate(self, assessment_id: UUID) -> tuple[int, str] | None:
         """The (license, skill) pair an assessment belongs to, or None."""
@@ -90,7 +92,9 @@ def eventsourcing_env(settings: Settings) -> dict[str, str]:
                 "POSTGRES_POOL_SIZE": str(settings.pool_size),
                 "POSTGRES_MAX_OVERFLOW": "0",
                 "POSTGRES_CONNECT_TIMEOUT": "5",
-                "POSTGRES_PRE_PING": "y",
+                # No pre-ping round trip per checkout: a broken connection fails its statement,
+                # the pool discards it, and the recorder's own retry takes a fresh one.
+                "POSTGRES_PRE_PING": "n",
                 # Never y: it drops the table lock that keeps commit order = notification order.
                 "POSTGRES_ENABLE_DB_FUNCTIONS": "n",
             }
@@ -117,6 +121,8 @@ class Ledger(Application[UUID]):
         # The library reads this per instance, so the interval can come from settings.
         self.snapshotting_intervals = {SkillRecord: settings.snapshot_interval}  # type: ignore[misc]
         self._skills = frozenset(settings.skills)
+        self._known_licenses: set[int] = set()
+        self._experienced: set[int] = set()
         super().__init__(env=eventsourcing_env(settings))
 
     def construct_env(self, name: str, env: EnvType | None = None) -> Environment:
@@ -147,8 +153,8 @@ class Ledger(Application[UUID]):
         check_points(points_earned, points_total, notes)
         self.check_skill(skill_name)
         self.check_license(license_id)
-        prior = self.directory.assessments_made_by(actor.user_id)
         policy = self.settings.policy
+        prior = self.prior_assessments(actor)
 
         def decide(record: SkillRecord) -> tuple[Outcome, UUID]:
             replaced = record.active
@@ -226,9 +232,26 @@ class Ledger(Application[UUID]):
             raise UnknownSkill(skill_name)
 
     def check_license(self, license_id: int) -> None:
-        """LicenseNotFound unless the license exists."""
+        """LicenseNotFound unless the license exists (licenses are never deleted: cache hits)."""
+        if license_id in self._known_licenses:
+            return
         if not self.directory.license_exists(license_id):
             raise LicenseNotFound(license_id)
+        if len(self._known_licenses) >= KNOWN_CACHE_SIZE:
+            self._known_licenses.clear()
+        self._known_licenses.add(license_id)
+
+    def prior_assessments(self, actor: Actor) -> int:
+        """The actor's assessments so far, as far as the policy cares (the count only grows)."""
+        threshold = self.settings.policy.new_instructor_assessments
+        if actor.role is Role.ADMIN or actor.user_id in self._experienced:
+            return threshold
+        prior = self.directory.assessments_made_by(actor.user_id, at_most=threshold)
+        if prior >= threshold:
+            if len(self._experienced) >= KNOWN_CACHE_SIZE:
+                self._experienced.clear()
+            self._experienced.add(actor.user_id)
+        return prior
 
     # -- the retry loop ---------------------------------------------------------------------
 

@@ -99,7 +99,6 @@ class Database:
                     "connect_timeout": max(1, int(connect_timeout)),
                     "options": "-c timezone=UTC",
                 },
-                check=ConnectionPool.check_connection,
                 reconnect_timeout=0,
                 name="ledger-read",
             )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import hashlib
 import json
@@ -466,6 +467,13 @@ class SkillRecord(Aggregate):
             record.last_archived = state.last_archived
             record.last_hash = state.last_hash
             return record
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> SkillRecord:
+        """Cheap copy for the repository's cache: assessments are immutable, containers are not."""
+        clone = copy.copy(self)
+        clone.archived = dict(self.archived)
+        clone._pending_events = list(self._pending_events)
+        return clone
 
     # -- commands ---------------------------------------------------------------------
 
