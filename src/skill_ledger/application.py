@@ -28,6 +28,7 @@ from skill_ledger.domain import (
     check_points,
     record_id,
 )
+from skill_ledger.groupcommit import GroupCommitter, StreamLocks
 from skill_ledger.settings import Settings
 from skill_ledger.transcoder import MsgspecTranscoder, TypedMapper
 
@@ -118,12 +119,12 @@ class Ledger(Application[UUID]):
     def __init__(self, settings: Settings, directory: Directory) -> None:
         self.settings = settings
         self.directory = directory
-        # The library reads this per instance, so the interval can come from settings.
-        self.snapshotting_intervals = {SkillRecord: settings.snapshot_interval}  # type: ignore[misc]
         self._skills = frozenset(settings.skills)
         self._known_licenses: set[int] = set()
         self._experienced: set[int] = set()
         super().__init__(env=eventsourcing_env(settings))
+        self._stream_locks = StreamLocks()
+        self._committer = GroupCommitter(self.events.put)
 
     def construct_env(self, name: str, env: EnvType | None = None) -> Environment:
         """Only our settings configure the store: stray POSTGRES_* variables are ignored."""
@@ -265,39 +266,52 @@ class Ledger(Application[UUID]):
         started = time.perf_counter()
         stream = record_id(license_id, skill_name)
         attempts = self.settings.command_retries
-        for attempt in range(1, attempts + 1):
-            record = self.record(license_id, skill_name)
-            outcome, assessment_id = decide(record)
-            pending = list(record.pending_events)
-            if not pending:
+        with self._stream_locks.hold(stream):
+            for attempt in range(1, attempts + 1):
+                record = self.record(license_id, skill_name)
+                outcome, assessment_id = decide(record)
+                pending = list(record.collect_events())
+                if not pending:
+                    result = CommandResult(
+                        outcome,
+                        assessment_id,
+                        record.find(assessment_id),
+                        None,
+                        license_id,
+                        skill_name,
+                    )
+                    break
+                try:
+                    recordings = self._committer.put(pending)
+                except IntegrityError:
+                    log.info(
+                        "🔒 CONCURRENT CREATION DETECTED: another writer saved this stream first, "
+                        "deciding again",
+                        stream=str(stream),
+                        command=command,
+                        attempt=attempt,
+                    )
+                    time.sleep(random.uniform(0, min(0.05, 0.002 * 2**attempt)))  # noqa: S311
+                    continue
+                self._log_transitions(record, pending)
+                self._maybe_snapshot(record, pending)
                 result = CommandResult(
-                    outcome, assessment_id, record.find(assessment_id), None, license_id, skill_name
+                    outcome,
+                    assessment_id,
+                    record.find(assessment_id),
+                    recordings[-1].notification.id if recordings else None,
+                    license_id,
+                    skill_name,
                 )
                 break
-            try:
-                recordings = self.save(record)
-            except IntegrityError:
-                log.info(
-                    "🔒 CONCURRENT CREATION DETECTED: another writer saved this stream first, "
-                    "deciding again",
-                    stream=str(stream),
-                    command=command,
-                    attempt=attempt,
+            else:
+                log.warning(
+                    "command_gave_up", command=command, stream=str(stream), attempts=attempts
                 )
-                time.sleep(random.uniform(0, min(0.05, 0.002 * 2**attempt)))  # noqa: S311
-                continue
-            self._log_transitions(record, pending)
-            position = recordings[-1].notification.id if recordings else None
-            result = CommandResult(
-                outcome, assessment_id, record.find(assessment_id), position, license_id, skill_name
-            )
-            break
-        else:
-            log.warning("command_gave_up", command=command, stream=str(stream), attempts=attempts)
-            raise ConcurrencyConflict(
-                f"{command} on license {license_id} skill {skill_name}: "
-                f"other writers won {attempts} times, try again"
-            )
+                raise ConcurrencyConflict(
+                    f"{command} on license {license_id} skill {skill_name}: "
+                    f"other writers won {attempts} times, try again"
+                )
         log.info(
             "lock_released",
             pipeline="skill_assessment",
@@ -308,6 +322,14 @@ class Ledger(Application[UUID]):
             duration_ms=round((time.perf_counter() - started) * 1000, 2),
         )
         return result
+
+    def _maybe_snapshot(self, record: SkillRecord, events: list[Any]) -> None:
+        """Snapshot the in-memory record when its events crossed a multiple of the interval."""
+        interval = self.settings.snapshot_interval
+        first, last = events[0].originator_version, events[-1].originator_version
+        if self.snapshots is None or (first - 1) // interval == last // interval:
+            return
+        self.snapshots.put([SkillRecord.Snapshot.take(record)])
 
     @staticmethod
     def _log_transitions(record: SkillRecord, events: list[Any]) -> None:
