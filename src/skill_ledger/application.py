@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import random
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, Protocol
 from uuid import UUID, uuid4
@@ -19,6 +20,7 @@ from skill_ledger.domain import (
     Assessment,
     AssessmentNotFound,
     ConcurrencyConflict,
+    LedgerError,
     LicenseNotFound,
     Outcome,
     Role,
@@ -49,6 +51,38 @@ class Directory(Protocol):
 
     def locate(self, assessment_id: UUID) -> tuple[int, str] | None:
         """The (license, skill) pair an assessment belongs to, or None."""
+
+
+class CommandObserver(Protocol):
+    """Told what commands do (metrics); the ledger works without one."""
+
+    def completed(self, command: str, outcome: str, seconds: float) -> None:
+        """A command finished."""
+
+    def conflicted(self, command: str) -> None:
+        """A command lost a race and decides again."""
+
+    def rejected(self, command: str, reason: str) -> None:
+        """A command was refused with a named error."""
+
+    def committed(self, commands: int) -> None:
+        """One event-store transaction carried this many commands."""
+
+
+class NullObserver:
+    """Observes nothing."""
+
+    def completed(self, command: str, outcome: str, seconds: float) -> None:
+        """Ignore."""
+
+    def conflicted(self, command: str) -> None:
+        """Ignore."""
+
+    def rejected(self, command: str, reason: str) -> None:
+        """Ignore."""
+
+    def committed(self, commands: int) -> None:
+        """Ignore."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,15 +150,18 @@ class Ledger(Application[UUID]):
 
     name = APPLICATION_NAME
 
-    def __init__(self, settings: Settings, directory: Directory) -> None:
+    def __init__(
+        self, settings: Settings, directory: Directory, observer: CommandObserver | None = None
+    ) -> None:
         self.settings = settings
         self.directory = directory
+        self.observer: CommandObserver = observer or NullObserver()
         self._skills = frozenset(settings.skills)
         self._known_licenses: set[int] = set()
         self._experienced: set[int] = set()
         super().__init__(env=eventsourcing_env(settings))
         self._stream_locks = StreamLocks()
-        self._committer = GroupCommitter(self.events.put)
+        self._committer = GroupCommitter(self.events.put, on_commit=self.observer.committed)
 
     def construct_env(self, name: str, env: EnvType | None = None) -> Environment:
         """Only our settings configure the store: stray POSTGRES_* variables are ignored."""
@@ -150,6 +187,18 @@ class Ledger(Application[UUID]):
         notes: str = "",
     ) -> CommandResult:
         """Grade a skill on a license: created, replaced or identical."""
+        with self._observed("assess"):
+            return self._assess(actor, license_id, skill_name, points_earned, points_total, notes)
+
+    def _assess(
+        self,
+        actor: Actor,
+        license_id: int,
+        skill_name: str,
+        points_earned: int,
+        points_total: int,
+        notes: str,
+    ) -> CommandResult:
         SkillRecord.check_may_assess(actor)
         check_points(points_earned, points_total, notes)
         self.check_skill(skill_name)
@@ -190,23 +239,33 @@ class Ledger(Application[UUID]):
 
     def validate(self, actor: Actor, assessment_id: UUID) -> CommandResult:
         """An admin confirms an assessment someone else made."""
-        license_id, skill_name = self.locate(assessment_id)
-        return self._execute(
-            "validate",
-            license_id,
-            skill_name,
-            lambda record: (record.validate(actor, assessment_id), assessment_id),
-        )
+        with self._observed("validate"):
+            license_id, skill_name = self.locate(assessment_id)
+            return self._execute(
+                "validate",
+                license_id,
+                skill_name,
+                lambda record: (record.validate(actor, assessment_id), assessment_id),
+            )
 
     def archive(self, actor: Actor, assessment_id: UUID, reason: str) -> CommandResult:
         """Take an assessment out of the active set, with a reason."""
-        license_id, skill_name = self.locate(assessment_id)
-        return self._execute(
-            "archive",
-            license_id,
-            skill_name,
-            lambda record: (record.archive(actor, assessment_id, reason), assessment_id),
-        )
+        with self._observed("archive"):
+            license_id, skill_name = self.locate(assessment_id)
+            return self._execute(
+                "archive",
+                license_id,
+                skill_name,
+                lambda record: (record.archive(actor, assessment_id, reason), assessment_id),
+            )
+
+    @contextmanager
+    def _observed(self, command: str) -> Iterator[None]:
+        try:
+            yield
+        except LedgerError as e:
+            self.observer.rejected(command, type(e).__name__)
+            raise
 
     # -- queries on the write side ---------------------------------------------------------
 
@@ -284,6 +343,7 @@ class Ledger(Application[UUID]):
                 try:
                     recordings = self._committer.put(pending)
                 except IntegrityError:
+                    self.observer.conflicted(command)
                     log.info(
                         "🔒 CONCURRENT CREATION DETECTED: another writer saved this stream first, "
                         "deciding again",
@@ -312,6 +372,8 @@ class Ledger(Application[UUID]):
                     f"{command} on license {license_id} skill {skill_name}: "
                     f"other writers won {attempts} times, try again"
                 )
+        seconds = time.perf_counter() - started
+        self.observer.completed(command, result.outcome.value, seconds)
         log.info(
             "lock_released",
             pipeline="skill_assessment",
@@ -319,7 +381,7 @@ class Ledger(Application[UUID]):
             outcome=result.outcome.value,
             stream=str(stream),
             attempts=attempt,
-            duration_ms=round((time.perf_counter() - started) * 1000, 2),
+            duration_ms=round(seconds * 1000, 2),
         )
         return result
 

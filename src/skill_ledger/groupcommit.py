@@ -32,8 +32,11 @@ class _Pending:
 class GroupCommitter:
     """Batches concurrent `put` calls of the event store into single transactions."""
 
-    def __init__(self, put: Put, max_batch: int = 256) -> None:
+    def __init__(
+        self, put: Put, max_batch: int = 256, on_commit: Callable[[int], None] | None = None
+    ) -> None:
         self._put = put
+        self._on_commit = on_commit
         self._max_batch = max_batch
         self._queue: list[_Pending] = []
         self._writing = False
@@ -74,6 +77,8 @@ class GroupCommitter:
     def _commit(self, batch: list[_Pending]) -> None:
         self.batches += 1
         self.commands += len(batch)
+        if self._on_commit is not None:
+            self._on_commit(len(batch))
         try:
             recordings = self._put([event for pending in batch for event in pending.events])
         except IntegrityError as e:

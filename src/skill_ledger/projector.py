@@ -7,6 +7,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 from uuid import UUID
 
@@ -180,6 +181,17 @@ class Projector:
             )
             row = cursor.fetchone()
         return ProjectionStatus(int(row[0]) if row else 0, head, self.last_batch_at)
+
+    def lag_seconds(self, status: ProjectionStatus) -> float:
+        """Age of the oldest event not yet projected; 0 when caught up."""
+        if status.lag_events == 0:
+            return 0.0
+        with self.db.transaction(write=False) as cursor:
+            logged = self.eventlog.read(cursor, status.position, 1)
+        if not logged:
+            return 0.0
+        recorded: datetime = self.eventlog.decode(logged[0]).timestamp
+        return max(0.0, time.time() - recorded.timestamp())
 
     # -- the live path ----------------------------------------------------------------------
 

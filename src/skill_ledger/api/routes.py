@@ -37,6 +37,7 @@ from skill_ledger.api.schemas import (
 from skill_ledger.application import CommandResult
 from skill_ledger.database import DatabaseUnavailable
 from skill_ledger.domain import AssessmentNotFound, LicenseNotFound
+from skill_ledger.metrics import exposition
 from skill_ledger.services import Services
 
 IDENTICAL = "Identical assessment already exists"
@@ -230,4 +231,15 @@ def health(request: Request[Any, Any, Any]) -> Response[Health]:
     return Response(Health("healthy"), status_code=200)
 
 
-ROUTES = [login, assess, history, get_assessment, validate, archive, health]
+@get(
+    "/metrics",
+    exclude_from_auth=True,
+    sync_to_thread=True,
+    tags=["operations"],
+    summary="Prometheus metrics (text format)",
+    include_in_schema=True,
+)
+def metrics(request: Request[Any, Any, Any]) -> Response[bytes]:
+    """HTTP, command and projection metrics; projection and backlog gauges read at scrape."""
+    body, content_type = exposition(services_of(request))
+    return Response(body, media_type=content_type)
