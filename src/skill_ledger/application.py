@@ -13,8 +13,11 @@ from uuid import UUID, uuid4
 import structlog
 from eventsourcing.application import AggregateNotFoundError, Application
 from eventsourcing.persistence import IntegrityError, Mapper, Transcoder
+from eventsourcing.persistence import InterfaceError as StoreInterfaceError
+from eventsourcing.persistence import OperationalError as StoreOperationalError
 from eventsourcing.utils import Environment, EnvType
 
+from skill_ledger.database import Breaker, DatabaseUnavailable
 from skill_ledger.domain import (
     Actor,
     Assessment,
@@ -118,7 +121,7 @@ def eventsourcing_env(settings: Settings) -> dict[str, str]:
     if url.is_postgres:
         env.update(
             {
-                "PERSISTENCE_MODULE": "eventsourcing.postgres",
+                "PERSISTENCE_MODULE": "skill_ledger.store:LedgerPostgresFactory",
                 "POSTGRES_DBNAME": url.dbname,
                 "POSTGRES_HOST": url.host,
                 "POSTGRES_PORT": str(url.port),
@@ -156,6 +159,7 @@ class Ledger(Application[UUID]):
         self.settings = settings
         self.directory = directory
         self.observer: CommandObserver = observer or NullObserver()
+        self.breaker: Breaker | None = None
         self._skills = frozenset(settings.skills)
         self._known_licenses: set[int] = set()
         self._experienced: set[int] = set()
@@ -261,11 +265,24 @@ class Ledger(Application[UUID]):
 
     @contextmanager
     def _observed(self, command: str) -> Iterator[None]:
+        if self.breaker is not None:
+            self.breaker.check()
         try:
             yield
         except LedgerError as e:
             self.observer.rejected(command, type(e).__name__)
             raise
+        except (StoreOperationalError, StoreInterfaceError) as e:
+            if self.breaker is not None:
+                self.breaker.failed()
+            raise DatabaseUnavailable(str(e)) from e
+
+    def discard_broken_connections(self) -> None:
+        """After the database came back: drop the store's pooled connections it closed."""
+        datastore = getattr(self.factory, "datastore", None)
+        pool = getattr(datastore, "pool", None)
+        if pool is not None and hasattr(pool, "check"):
+            pool.check()
 
     # -- queries on the write side ---------------------------------------------------------
 

@@ -47,6 +47,9 @@ class Services:
         db.open()
         readmodel = ReadModel(db)
         ledger = Ledger(settings, readmodel, observer)
+        if db.is_postgres:
+            ledger.breaker = db.breaker
+            db.breaker.on_recover.append(ledger.discard_broken_connections)
         eventlog = EventLog(is_postgres=db.is_postgres, mapper=ledger.mapper)
         projector = Projector(
             db,
