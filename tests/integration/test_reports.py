@@ -15,8 +15,8 @@ import pytest
 from typer.testing import CliRunner
 
 from skill_ledger import reports, schema
-from skill_ledger.cli import app
 from skill_ledger.application import CommandResult
+from skill_ledger.cli import app
 from skill_ledger.domain import Actor, Assessment, Status, ValidationPolicy
 from skill_ledger.readmodel import write_rows
 from skill_ledger.services import Services
