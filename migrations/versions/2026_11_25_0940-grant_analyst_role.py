@@ -3,7 +3,8 @@
 Roles belong to the whole server, grants to one database. Upgrade creates the role when no
 database has yet (tolerating another database creating it concurrently) and grants SELECT
 on this database's read side: the read table, licenses, projection_tracking,
-report_settings, the report views, and users without password_hash. Nothing else: no event
+report_settings, the report views, users without password_hash, and alembic_version (so
+`ledger report` can check the schema under an analyst's login). Nothing else: no event
 store, no writes. Downgrade revokes this database's grants and drops the role only when no
 database holds a grant to it any more and no login is a member of it.
 
@@ -25,6 +26,7 @@ depends_on = None
 
 ROLE = "ledger_analyst"
 TABLES = (
+    "alembic_version",
     "football_skill_assessments",
     "licenses",
     "projection_tracking",

@@ -97,6 +97,11 @@ def listing() -> str:
     return "".join(f"{r.name:<{width}}  {r.description}\n" for r in reports.REPORTS)
 
 
+def first_line(error: Exception) -> str:
+    """The driver's message, without SQLAlchemy's wrapping."""
+    return str(getattr(error, "orig", None) or error).strip().splitlines()[0]
+
+
 def fetch(settings: Settings, name: str) -> ReportResult:
     """Run one report against the configured database."""
     if schema.current(settings.database) is None:
@@ -136,8 +141,9 @@ def report(
     except ReportError as e:
         fail(str(e))
     except (DatabaseUnavailable, psycopg.OperationalError, sqlalchemy.exc.OperationalError) as e:
-        detail = str(getattr(e, "orig", None) or e).strip().splitlines()[0]
-        fail(f"cannot reach the database {settings.database.render()}: {detail}", 3)
+        fail(f"cannot reach the database {settings.database.render()}: {first_line(e)}", 3)
+    except (psycopg.errors.InsufficientPrivilege, sqlalchemy.exc.ProgrammingError) as e:
+        fail(f"the database refused the query: {first_line(e)}")
     if output is Format.TABLE:
         out.print(as_table(result))
     elif output is Format.CSV:

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 import uuid
 from collections.abc import Callable, Iterator
+from dataclasses import replace
 
 import psycopg
 import pytest
@@ -16,6 +18,7 @@ from skill_ledger import reports, schema
 from skill_ledger.services import Services
 from skill_ledger.settings import DatabaseURL
 from tests.conftest import ADMIN_URL, create_database, drop_database, seed_cast
+from tests.integration.test_reports import invoke
 
 pytestmark = pytest.mark.postgres
 
@@ -173,3 +176,13 @@ def test_several_databases_grant_the_role_at_once(postgres_template: str) -> Non
     finally:
         for name in names:
             drop_database(name)
+
+
+def test_analyst_login_runs_ledger_report(
+    seeded: DatabaseURL, analyst_login: tuple[str, str]
+) -> None:
+    name, password = analyst_login
+    as_analyst = replace(seeded, user=name, password=password)
+    code, stdout, stderr = invoke(as_analyst, "validation_backlog", "--format", "json")
+    assert (code, stderr) == (0, "")
+    assert json.loads(stdout)[0]["pending_validation"] == 1
