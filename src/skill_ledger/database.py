@@ -73,6 +73,10 @@ class Cursor(Protocol):
     def rowcount(self) -> int:
         """Rows the last statement touched."""
 
+    @property
+    def description(self) -> Sequence[Any] | None:
+        """Column metadata of the last query, each item's first field its name."""
+
     def execute(self, sql: str, params: Sequence[Any] = ()) -> Any:
         """Run one statement (placeholders: %s)."""
 
@@ -100,6 +104,10 @@ class _SQLiteCursor:
     @property
     def rowcount(self) -> int:
         return self._cursor.rowcount
+
+    @property
+    def description(self) -> Sequence[Any] | None:
+        return self._cursor.description
 
     def execute(self, sql: str, params: Sequence[Any] = ()) -> Any:
         return self._cursor.execute(_qmark(sql), tuple(params))
