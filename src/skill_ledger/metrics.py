@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import time
 from collections.abc import Iterator
 
 from prometheus_client import (
@@ -18,6 +17,7 @@ from prometheus_client import (
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
+from skill_ledger import reports
 from skill_ledger.services import Services
 
 COMMANDS = Counter(
@@ -79,7 +79,7 @@ class LedgerCollector(Collector):
         """Gauges for the projection and the backlog."""
         status = self.services.projector.status()
         lag_seconds = self.services.projector.lag_seconds(status)
-        backlog, oldest = self.services.readmodel.validation_backlog()
+        backlog = reports.backlog(self.services.db)
         yield GaugeMetricFamily(
             "ledger_projection_position", "Last event position projected", value=status.position
         )
@@ -97,12 +97,17 @@ class LedgerCollector(Collector):
             value=lag_seconds,
         )
         yield GaugeMetricFamily(
-            "ledger_validation_backlog", "Assessments waiting for validation", value=backlog
+            "ledger_validation_backlog", "Assessments waiting for validation", value=backlog.pending
         )
         yield GaugeMetricFamily(
             "ledger_validation_backlog_oldest_age_seconds",
             "Age of the oldest assessment waiting for validation (0 when none)",
-            value=max(0.0, time.time() - oldest.timestamp()) if oldest else 0.0,
+            value=backlog.oldest_age_seconds,
+        )
+        yield GaugeMetricFamily(
+            "ledger_validation_backlog_alert",
+            "1 when the backlog passes report_settings' thresholds (> 50 pending or > 48 h)",
+            value=1.0 if backlog.alert else 0.0,
         )
 
 

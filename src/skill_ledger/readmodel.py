@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from datetime import datetime
 from typing import Any
 from uuid import UUID
 
@@ -181,18 +180,6 @@ class ReadModel:
             )
             row = cursor.fetchone()
         return int(row[0]) if row else 0
-
-    def validation_backlog(self) -> tuple[int, datetime | None]:
-        """Assessments waiting for validation, and when the oldest was made."""
-        with self.db.transaction(write=False) as cursor:
-            cursor.execute(
-                f"SELECT COUNT(*), MIN(assessed_at) FROM {TABLE} "
-                "WHERE status = 'ASSESSED' AND requires_validation"
-            )
-            row = cursor.fetchone()
-        if not row or not row[0]:
-            return 0, None
-        return int(row[0]), as_time(row[1])
 
     def license_exists(self, license_id: int) -> bool:
         """True when the license exists."""
