@@ -194,6 +194,7 @@ class Settings:
     projection_idle_seconds: float = 1.0
     pool_size: int = 8
     login_rate_per_minute: int = 10
+    auth_cache_seconds: float = 1.0
 
     @property
     def is_production(self) -> bool:
@@ -234,6 +235,7 @@ class Settings:
             projection_wait_seconds=_float(env, "LEDGER_PROJECTION_WAIT_SECONDS", 5.0),
             pool_size=_int(env, "LEDGER_POOL_SIZE", 8, minimum=1),
             login_rate_per_minute=_int(env, "LEDGER_LOGIN_RATE_PER_MINUTE", 10, minimum=1),
+            auth_cache_seconds=_float(env, "LEDGER_AUTH_CACHE_SECONDS", 1.0),
         )
 
     def sqlite_path(self) -> Path:
