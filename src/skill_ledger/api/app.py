@@ -17,6 +17,7 @@ from litestar.openapi.spec import Components
 from litestar.plugins.prometheus import PrometheusConfig
 
 from skill_ledger.api.auth import build_jwt_auth
+from skill_ledger.api.body import strict_json_body
 from skill_ledger.api.errors import EXCEPTION_HANDLERS
 from skill_ledger.api.middleware import RequestContextMiddleware
 from skill_ledger.api.routes import (
@@ -104,6 +105,7 @@ def create_app(
             rate_limit.middleware,
         ],
         exception_handlers=EXCEPTION_HANDLERS,
+        before_request=strict_json_body,
         request_max_body_size=MAX_BODY_BYTES,
         logging_config=None,
         openapi_config=OpenAPIConfig(

@@ -15,7 +15,7 @@ from litestar.exceptions import HTTPException, NotAuthorizedException, Validatio
 from litestar.types import ExceptionHandlersMap
 
 from skill_ledger.accounts import AccountError
-from skill_ledger.api.schemas import Problem
+from skill_ledger.api.schemas import NO_NUL, Problem
 from skill_ledger.database import DatabaseUnavailable
 from skill_ledger.domain import (
     ConcurrencyConflict,
@@ -58,6 +58,7 @@ SLUGS = {
 AT_PATH = re.compile(r" - at `\$\.?([^`]*)`")
 NAMED_FIELD = re.compile(r"(?:unknown|required) field `([^`]+)`")
 BODY_KWARG = "data"
+NUL_PATTERN_MESSAGE = f"Expected `str` matching regex {NO_NUL!r}"
 
 
 def problem(
@@ -100,6 +101,7 @@ def on_validation(request: Request[Any, Any, Any], exc: ValidationException) -> 
         if isinstance(item, dict):
             message = str(item.get("message", exc.detail))
             field = _field_of(message, item.get("key"))
+            message = message.replace(NUL_PATTERN_MESSAGE, "Expected `str` without NUL characters")
             errors.append({"field": field, "message": AT_PATH.sub("", message)})
     detail = exc.detail or "Invalid request"
     if not errors and "JSON" not in detail:

@@ -55,6 +55,7 @@ def problems(*codes: int) -> dict[int, ResponseSpec]:
         404: "Unknown license, skill or assessment",
         409: "The assessment's state does not allow it",
         413: "Body larger than 64 KiB",
+        415: "The body is not application/json",
         429: "Too many login attempts from this client",
         500: "Unexpected server error (logged with its traceback)",
         503: "The database is unavailable",
@@ -89,7 +90,7 @@ def answered(services: Services, result: CommandResult) -> AssessmentOut:
     status_code=200,
     tags=["auth"],
     summary="Exchange email and password for a bearer token",
-    responses=problems(400, 401, 413, 429, 500, 503),
+    responses=problems(400, 401, 413, 415, 429, 500, 503),
 )
 def login(request: Request[Any, Any, Any], data: JSONBody[LoginRequest]) -> LoginResponse:
     """Same 401 for an unknown email and a wrong password."""
@@ -111,7 +112,7 @@ def login(request: Request[Any, Any, Any], data: JSONBody[LoginRequest]) -> Logi
     summary="Assess a skill: 201 created, or 200 when the points are identical",
     responses={
         200: ResponseSpec(AssessResponse, description="Identical assessment already exists"),
-        **problems(400, *COMMON, 404, 413),
+        **problems(400, *COMMON, 404, 413, 415),
     },
 )
 def assess(
@@ -202,7 +203,7 @@ def validate(request: Request[User, Token, Any], assessment_id: AssessmentId) ->
     status_code=200,
     tags=["assessments"],
     summary="Archive an assessment with a reason (admins, or the assessing instructor)",
-    responses=problems(400, *COMMON, 404, 413),
+    responses=problems(400, *COMMON, 404, 413, 415),
 )
 def archive(
     request: Request[User, Token, Any], assessment_id: AssessmentId, data: JSONBody[ArchiveRequest]
