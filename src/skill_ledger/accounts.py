@@ -105,9 +105,9 @@ class Accounts:
         email = email.strip()
         name = name.strip()
         role = parse_role(role) if isinstance(role, str) else role
-        if not EMAIL.match(email) or len(email) > MAX_EMAIL_LENGTH:
+        if not EMAIL.match(email) or len(email) > MAX_EMAIL_LENGTH or "\x00" in email:
             raise InvalidAccount("email", f"not a valid address: {email!r}")
-        if not name or len(name) > MAX_NAME_LENGTH:
+        if not name or len(name) > MAX_NAME_LENGTH or "\x00" in name:
             raise InvalidAccount("name", f"must be 1 to {MAX_NAME_LENGTH} characters")
         if len(password) < MIN_PASSWORD_LENGTH:
             raise InvalidAccount("password", f"must be at least {MIN_PASSWORD_LENGTH} characters")

@@ -320,13 +320,20 @@ class ValidationPolicy:
 
 
 def check_points(points_earned: int, points_total: int, notes: str) -> None:
-    """Raise InvalidAssessment unless 1 ≤ total ≤ 1000, 0 ≤ earned ≤ total, notes ≤ 2000."""
+    """Raise InvalidAssessment unless 1 ≤ total ≤ 1000, 0 ≤ earned ≤ total, notes ≤ 2000, no NUL."""
     if not 1 <= points_total <= MAX_POINTS_TOTAL:
         raise InvalidAssessment("points_total", f"must be between 1 and {MAX_POINTS_TOTAL}")
     if not 0 <= points_earned <= points_total:
         raise InvalidAssessment("points_earned", "must be between 0 and points_total")
     if len(notes) > MAX_NOTES_LENGTH:
         raise InvalidAssessment("notes", f"must be at most {MAX_NOTES_LENGTH} characters")
+    check_text("notes", notes)
+
+
+def check_text(field: str, value: str) -> None:
+    """Refuse NUL characters: no SQL text column can store them, so no event may carry one."""
+    if "\x00" in value:
+        raise InvalidAssessment(field, "must not contain NUL characters")
 
 
 # --- the aggregate ------------------------------------------------------------------------
@@ -538,6 +545,7 @@ class SkillRecord(Aggregate):
             raise InvalidAssessment("reason", "must not be empty")
         if len(reason) > MAX_REASON_LENGTH:
             raise InvalidAssessment("reason", f"must be at most {MAX_REASON_LENGTH} characters")
+        check_text("reason", reason)
         self._trigger(
             self.Archived,
             actor,

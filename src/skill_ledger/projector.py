@@ -266,6 +266,9 @@ class Projector:
                 else:
                     self._follow_polling(stop)
                 backoff = 0.1
+            except (psycopg.DataError, psycopg.IntegrityError, psycopg.ProgrammingError) as e:
+                log.error("projector_failed", error=str(e), retry_in=5.0)
+                stop.wait(5.0)
             except (DatabaseUnavailable, psycopg.Error, OSError) as e:
                 log.warning("projector_connection_lost", error=str(e), retry_in=backoff)
                 stop.wait(backoff)

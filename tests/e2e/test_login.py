@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 import uuid
 from collections.abc import Callable, Iterator
 
@@ -18,6 +19,7 @@ from tests.e2e.conftest import DEMO, SECRET, Server, fresh_server
 LOGIN = "/api/v1/auth/login"
 EXPIRY_SECONDS = 120
 RATE_PER_MINUTE = 5
+AUTH_CACHE_SECONDS = 1.0  # the server default (LEDGER_AUTH_CACHE_SECONDS)
 
 
 @pytest.fixture(scope="module")
@@ -129,6 +131,7 @@ def failing_requests(
     """A login and an authenticated read while the users table is gone: two logged 500s."""
     with db.transaction() as cursor:
         cursor.execute("ALTER TABLE users RENAME TO users_away")
+    time.sleep(AUTH_CACHE_SECONDS + 0.2)  # let the server's remembered user lookup expire
     try:
         statuses = [
             client.post(LOGIN, json={"email": email, "password": password}).status_code,

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import json
+import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -191,6 +192,7 @@ def world(module_server: Server, module_db: Database, module_accounts: Accounts)
         )
     assert before.status_code == 200, "the deactivated user's token must have worked before"
     accounts.set_active(gone_id, False)
+    time.sleep(1.2)  # deactivation takes effect within LEDGER_AUTH_CACHE_SECONDS (1 s)
 
     instructor = accounts.find_user(DEMO["instructor"][0])
     assert instructor is not None

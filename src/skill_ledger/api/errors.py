@@ -123,6 +123,8 @@ def on_http(request: Request[Any, Any, Any], exc: HTTPException) -> Response[Pro
     headers = dict(exc.headers or {})
     if isinstance(exc, NotAuthorizedException):
         headers["WWW-Authenticate"] = "Bearer"
+    if status == 429 and "Retry-After" not in headers:
+        headers["Retry-After"] = str(headers.get("RateLimit-Reset", 60))
     if status >= 500:
         log.error("http_error", status=status, detail=exc.detail, path=request.url.path)
     detail = exc.detail if status < 500 else TITLES.get(status, "Server error")
