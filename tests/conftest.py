@@ -105,6 +105,24 @@ def database_url(request: pytest.FixtureRequest) -> DatabaseURL:
     return url
 
 
+@pytest.fixture
+def empty_postgres_url(postgres_template: str) -> Iterator[DatabaseURL]:
+    """An empty PostgreSQL database, not migrated (not cloned from the template)."""
+    name = f"ledger_e_{uuid.uuid4().hex[:12]}"
+    url = create_database(name)
+    yield url
+    drop_database(name)
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def empty_database_url(request: pytest.FixtureRequest, tmp_path: Path) -> DatabaseURL:
+    """An empty, not migrated database of each backend (SQLite: a file not yet created)."""
+    if request.param == "sqlite":
+        return DatabaseURL(backend="sqlite", path=str(tmp_path / "empty.db"))
+    url: DatabaseURL = request.getfixturevalue("empty_postgres_url")
+    return url
+
+
 def test_settings(url: DatabaseURL, **overrides: Any) -> Settings:
     """Settings for a test database, with overrides."""
     return replace(Settings(database=url, projection_poll_seconds=0.01), **overrides)

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Callable, Iterator
-from pathlib import Path
 
 import psycopg
 import pytest
@@ -13,7 +11,7 @@ import sqlalchemy
 from skill_ledger import schema
 from skill_ledger.services import Services
 from skill_ledger.settings import DatabaseURL
-from tests.conftest import create_database, drop_database, seed_cast
+from tests.conftest import seed_cast
 
 READ_TABLE = "football_skill_assessments"
 EVENT_STORE_REVISION = "2026_11_25_0900"
@@ -33,21 +31,9 @@ LIFECYCLE_COLUMNS = {
 
 
 @pytest.fixture
-def fresh_postgres_url(postgres_template: str) -> Iterator[DatabaseURL]:
-    """An empty PostgreSQL database (not cloned from the migrated template)."""
-    name = f"ledger_m_{uuid.uuid4().hex[:12]}"
-    url = create_database(name)
-    yield url
-    drop_database(name)
-
-
-@pytest.fixture(params=["sqlite", "postgres"])
-def fresh_url(request: pytest.FixtureRequest, tmp_path: Path) -> DatabaseURL:
-    """An empty database of each backend."""
-    if request.param == "sqlite":
-        return DatabaseURL(backend="sqlite", path=str(tmp_path / "fresh.db"))
-    url: DatabaseURL = request.getfixturevalue("fresh_postgres_url")
-    return url
+def fresh_url(empty_database_url: DatabaseURL) -> DatabaseURL:
+    """An empty, not migrated database of each backend."""
+    return empty_database_url
 
 
 def table_names(url: DatabaseURL) -> set[str]:
@@ -172,10 +158,10 @@ WHERE indexname = 'uq_skill_assessment_active'
 
 
 @pytest.fixture
-def migrated_postgres(fresh_postgres_url: DatabaseURL) -> Iterator[psycopg.Connection]:
+def migrated_postgres(empty_postgres_url: DatabaseURL) -> Iterator[psycopg.Connection]:
     """A connection to a fresh PostgreSQL database after `upgrade head`."""
-    schema.upgrade(fresh_postgres_url)
-    with psycopg.connect(fresh_postgres_url.conninfo()) as conn:
+    schema.upgrade(empty_postgres_url)
+    with psycopg.connect(empty_postgres_url.conninfo()) as conn:
         yield conn
 
 
