@@ -85,4 +85,3 @@ def describe(revision: str | None) -> str:
     doc = (found.doc or "").split(":", 1)[0] if found else ""
     suffix = " (head)" if revision == head() else ""
     return f"{revision}{suffix}\n{doc}".rstrip()
-
