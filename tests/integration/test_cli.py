@@ -19,9 +19,8 @@ from skill_ledger import schema
 from skill_ledger.cli import app
 from skill_ledger.services import Services
 from skill_ledger.settings import DatabaseURL
-from tests.conftest import PASSWORD, seed_cast
+from tests.conftest import PASSWORD, revision_below, seed_cast
 
-ACCOUNTS_REVISION = "2026_11_25_0910"
 UNREACHABLE = "postgresql://postgres@127.0.0.1:1/x"
 Invoke = Callable[..., Result]
 
@@ -103,9 +102,10 @@ def test_db_downgrade_one_then_upgrade_head(
     ledger(empty_database_url, "db", "upgrade")
 
     down = ledger(empty_database_url, "db", "downgrade", "-1")
+    below = revision_below(schema.head())
     assert down.exit_code == 0, down.output
-    assert down.stdout.splitlines()[0] == ACCOUNTS_REVISION
-    assert ledger(empty_database_url, "db", "current").stdout.startswith(ACCOUNTS_REVISION)
+    assert down.stdout.splitlines()[0] == below
+    assert ledger(empty_database_url, "db", "current").stdout.startswith(below)
 
     up = ledger(empty_database_url, "db", "upgrade", "head")
     assert up.exit_code == 0, up.output
@@ -231,7 +231,10 @@ def test_a_database_behind_head_gets_a_clear_message(
     result = ledger(database_url, *COMMANDS[command])
 
     assert_clean_failure(
-        result, f"is at revision {ACCOUNTS_REVISION}", schema.head(), "run `ledger db upgrade`"
+        result,
+        f"is at revision {revision_below(schema.head())}",
+        schema.head(),
+        "run `ledger db upgrade`",
     )
 
 
