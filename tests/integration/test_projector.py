@@ -258,8 +258,8 @@ def test_run_on_postgres_survives_its_listen_connection_being_killed(
         after = services.ledger.assess(cast.instructor, cast.license_id, "passing", 9, 10)
         assert after.position is not None
         assert services.projector.watch.wait_for(after.position, timeout=WAIT)
-        relistened = eventually(lambda: listening_backends(postgres_url))
-        assert listener not in relistened
+        # The killed backend may linger in pg_stat_activity for a moment; wait for a new one.
+        assert eventually(lambda: [p for p in listening_backends(postgres_url) if p != listener])
         assert thread.is_alive()
     assert services.readmodel.all() == folded(services)
 
