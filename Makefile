@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: install test lint format clean
+.PHONY: install run test lint format clean
 
 install: $(STAMP)
 
@@ -13,6 +13,10 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -e '.[dev]'
 	touch $(STAMP)
+
+run: install
+	$(BIN)/ledger db upgrade
+	$(BIN)/ledger serve
 
 test: install
 	$(BIN)/pytest

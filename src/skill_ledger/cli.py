@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+import os
+import secrets
 import sys
 import threading
 from collections.abc import Callable, Iterator
@@ -12,12 +14,17 @@ from typing import Annotated, NoReturn, TypeVar
 import psycopg
 import sqlalchemy.exc
 import typer
+import uvicorn
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.table import Table
 
 from skill_ledger import schema
 from skill_ledger.accounts import AccountError
+from skill_ledger.api.app import PROJECTOR_ENV, check_secret
+from skill_ledger.cli_report import report as report_command
 from skill_ledger.database import DatabaseUnavailable
+from skill_ledger.demo import seed_demo
 from skill_ledger.logs import configure_logging
 from skill_ledger.services import Services
 from skill_ledger.settings import ConfigurationError, Settings
@@ -38,6 +45,7 @@ app.add_typer(db_app, name="db")
 app.add_typer(users_app, name="users")
 app.add_typer(licenses_app, name="licenses")
 app.add_typer(projection_app, name="projection")
+app.command("report")(report_command)
 
 err = Console(stderr=True)
 out = Console()
@@ -250,6 +258,61 @@ def projection_status() -> None:
             services.close()
 
     run(settings, go)
+
+
+# -- server ---------------------------------------------------------------------------------------
+
+
+@app.command("serve")
+def serve(
+    host: Annotated[str, typer.Option(help="Interface to bind.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="TCP port.")] = 8000,
+    workers: Annotated[int, typer.Option(min=1, help="Worker processes.")] = 1,
+    no_projector: Annotated[
+        bool, typer.Option("--no-projector", help="Run no projector here (use `ledger project`).")
+    ] = False,
+) -> None:
+    """Serve the HTTP API (projector in-process unless --no-projector)."""
+    settings = load_settings()
+    try:
+        check_secret(settings)
+    except ConfigurationError as e:
+        fail(str(e), 2)
+
+    def prepare() -> None:
+        if not settings.is_production:
+            services = open_services(settings)
+            try:
+                accounts, license_id = seed_demo(services.accounts)
+            finally:
+                services.close()
+            table = Table(title="Demo accounts (development only)")
+            for column in ("email", "password", "role", "user id"):
+                table.add_column(column)
+            for account in accounts:
+                table.add_row(
+                    account.email, account.password, account.role.value, str(account.user_id)
+                )
+            err.print(table)
+            err.print(f"Demo license id: [bold]{license_id}[/] (held by student@lfa.com)")
+            if not settings.jwt_secret:
+                os.environ["LEDGER_JWT_SECRET"] = secrets.token_urlsafe(48)
+        else:
+            open_services(settings).close()
+
+    run(settings, prepare)
+    os.environ[PROJECTOR_ENV] = "off" if no_projector else "on"
+    err.print(f"Serving on http://{host}:{port} ({settings.database.render()})")
+    uvicorn.run(
+        "skill_ledger.api.app:create_app_from_env",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        log_config=None,
+        access_log=False,
+        server_header=False,
+    )
 
 
 def main() -> None:

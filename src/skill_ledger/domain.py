@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import hashlib
 import json
@@ -13,7 +14,8 @@ from enum import StrEnum
 from typing import Any
 from uuid import UUID
 
-from eventsourcing.domain import Aggregate, Snapshot
+from eventsourcing.domain import Aggregate
+from eventsourcing.domain import Snapshot as BaseSnapshot
 from eventsourcing.utils import get_topic
 
 RECORD_NAMESPACE = UUID("6f0b1d5e-2c39-5a7e-9a51-3b8f4c0d2e17")
@@ -429,7 +431,7 @@ class SkillRecord(Aggregate):
             aggregate.archived[self.assessment_id] = aggregate.active.assessed_by
             aggregate.active = None
 
-    class Snapshot(Snapshot):
+    class Snapshot(BaseSnapshot):
         """The record's state at a version, typed so it decodes without guesswork."""
 
         state: RecordState  # type: ignore[assignment]
@@ -465,6 +467,13 @@ class SkillRecord(Aggregate):
             record.last_archived = state.last_archived
             record.last_hash = state.last_hash
             return record
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> SkillRecord:
+        """Cheap copy for the repository's cache: assessments are immutable, containers are not."""
+        clone = copy.copy(self)
+        clone.archived = dict(self.archived)
+        clone._pending_events = list(self._pending_events)
+        return clone
 
     # -- commands ---------------------------------------------------------------------
 

@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
-from urllib.parse import unquote, urlsplit
+from urllib.parse import quote, unquote, urlsplit
 
 from psycopg.conninfo import make_conninfo
 from sqlalchemy.engine import URL
@@ -123,6 +123,15 @@ class DatabaseURL:
             dbname=dbname,
         )
 
+    def url(self) -> str:
+        """The URL again, password included (for child processes' environment)."""
+        if self.backend == "sqlite":
+            return f"sqlite:///{self.path}"
+        auth = quote(self.user, safe="")
+        if self.password:
+            auth += ":" + quote(self.password, safe="")
+        return f"postgresql://{auth}@{self.host}:{self.port}/{quote(self.dbname, safe='')}"
+
     def render(self) -> str:
         """The URL again, password hidden."""
         if self.backend == "sqlite":
@@ -185,6 +194,7 @@ class Settings:
     projection_idle_seconds: float = 1.0
     pool_size: int = 8
     login_rate_per_minute: int = 10
+    auth_cache_seconds: float = 1.0
 
     @property
     def is_production(self) -> bool:
@@ -225,6 +235,7 @@ class Settings:
             projection_wait_seconds=_float(env, "LEDGER_PROJECTION_WAIT_SECONDS", 5.0),
             pool_size=_int(env, "LEDGER_POOL_SIZE", 8, minimum=1),
             login_rate_per_minute=_int(env, "LEDGER_LOGIN_RATE_PER_MINUTE", 10, minimum=1),
+            auth_cache_seconds=_float(env, "LEDGER_AUTH_CACHE_SECONDS", 1.0),
         )
 
     def sqlite_path(self) -> Path:

@@ -1,0 +1,180 @@
+"""One map from errors to RFC 9457 problem responses; nothing a client sends becomes a 500."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import psycopg
+import psycopg_pool
+import structlog
+from eventsourcing.persistence import InterfaceError as StoreInterfaceError
+from eventsourcing.persistence import OperationalError as StoreOperationalError
+from litestar import Request, Response
+from litestar.exceptions import HTTPException, NotAuthorizedException, ValidationException
+from litestar.types import ExceptionHandlersMap
+
+from skill_ledger.accounts import AccountError
+from skill_ledger.api.schemas import Problem
+from skill_ledger.database import DatabaseUnavailable
+from skill_ledger.domain import (
+    ConcurrencyConflict,
+    InvalidAssessment,
+    InvalidTransition,
+    LedgerError,
+    NotFound,
+    NotPermitted,
+)
+
+log = structlog.get_logger("skill_ledger.api")
+
+PROBLEM_MEDIA_TYPE = "application/problem+json"
+TITLES = {
+    400: "Bad Request",
+    401: "Unauthorized",
+    403: "Forbidden",
+    404: "Not Found",
+    405: "Method Not Allowed",
+    409: "Conflict",
+    413: "Content Too Large",
+    415: "Unsupported Media Type",
+    429: "Too Many Requests",
+    500: "Internal Server Error",
+    503: "Service Unavailable",
+}
+SLUGS = {
+    400: "invalid-request",
+    401: "unauthorized",
+    403: "forbidden",
+    404: "not-found",
+    405: "method-not-allowed",
+    409: "conflict",
+    413: "body-too-large",
+    415: "unsupported-media-type",
+    429: "rate-limited",
+    500: "internal-error",
+    503: "unavailable",
+}
+AT_PATH = re.compile(r" - at `\$\.?([^`]*)`")
+NAMED_FIELD = re.compile(r"(?:unknown|required) field `([^`]+)`")
+BODY_KWARG = "data"
+
+
+def problem(
+    request: Request[Any, Any, Any],
+    status: int,
+    detail: str,
+    *,
+    slug: str | None = None,
+    field: str | None = None,
+    errors: list[dict[str, Any]] | None = None,
+    headers: dict[str, str] | None = None,
+) -> Response[Problem]:
+    """A problem+json response."""
+    body = Problem(
+        type=f"/problems/{slug or SLUGS.get(status, 'error')}",
+        title=TITLES.get(status, "Error"),
+        status=status,
+        detail=detail,
+        instance=request.url.path,
+        field=field,
+        errors=errors,
+    )
+    return Response(body, status_code=status, media_type=PROBLEM_MEDIA_TYPE, headers=headers)
+
+
+def _field_of(message: str, key: str | None) -> str | None:
+    """The body field a msgspec message names, else the parameter Litestar reports."""
+    for pattern in (AT_PATH, NAMED_FIELD):
+        found = pattern.search(message)
+        if found and found.group(1):
+            return found.group(1)
+    return key if key and key != BODY_KWARG else None
+
+
+def on_validation(request: Request[Any, Any, Any], exc: ValidationException) -> Response[Problem]:
+    """Malformed JSON, wrong types, constraint violations, unknown fields → 400 naming the field."""
+    errors: list[dict[str, Any]] = []
+    extra = exc.extra if isinstance(exc.extra, list) else []
+    for item in extra:
+        if isinstance(item, dict):
+            message = str(item.get("message", exc.detail))
+            field = _field_of(message, item.get("key"))
+            errors.append({"field": field, "message": AT_PATH.sub("", message)})
+    detail = exc.detail or "Invalid request"
+    if not errors and "JSON" not in detail:
+        detail = f"Malformed JSON body: {detail}"
+    if errors:
+        detail = "; ".join(f"{e['field'] or 'body'}: {e['message']}" for e in errors)
+    return problem(
+        request,
+        400,
+        detail,
+        field=errors[0]["field"] if errors else None,
+        errors=errors or None,
+    )
+
+
+def on_http(request: Request[Any, Any, Any], exc: HTTPException) -> Response[Problem]:
+    """Litestar's own 4xx/5xx (routing, auth, rate limit, body size) as problems."""
+    status = exc.status_code
+    headers = dict(exc.headers or {})
+    if isinstance(exc, NotAuthorizedException):
+        headers["WWW-Authenticate"] = "Bearer"
+    if status >= 500:
+        log.error("http_error", status=status, detail=exc.detail, path=request.url.path)
+    detail = exc.detail if status < 500 else TITLES.get(status, "Server error")
+    return problem(request, status, detail, headers=headers or None)
+
+
+def on_ledger(request: Request[Any, Any, Any], exc: LedgerError) -> Response[Problem]:
+    """Domain errors: not found 404, not permitted 403, invalid transition 409, bad values 400."""
+    if isinstance(exc, NotFound):
+        return problem(request, 404, str(exc))
+    if isinstance(exc, NotPermitted):
+        return problem(request, 403, str(exc))
+    if isinstance(exc, InvalidTransition):
+        return problem(request, 409, str(exc), slug="invalid-transition")
+    if isinstance(exc, InvalidAssessment):
+        return problem(request, 400, str(exc), field=exc.field)
+    if isinstance(exc, ConcurrencyConflict):
+        return problem(
+            request, 409, str(exc), slug="concurrent-update", headers={"Retry-After": "1"}
+        )
+    return problem(request, 400, str(exc))
+
+
+def on_account(request: Request[Any, Any, Any], exc: AccountError) -> Response[Problem]:
+    """Account errors are the client's."""
+    return problem(request, 400, str(exc))
+
+
+def on_unavailable(request: Request[Any, Any, Any], exc: Exception) -> Response[Problem]:
+    """The database is down or saturated: 503, try again shortly."""
+    log.warning("database_unavailable", path=request.url.path, error=str(exc).splitlines()[0])
+    return problem(
+        request,
+        503,
+        "The ledger's database is unavailable; retry shortly",
+        headers={"Retry-After": "1"},
+    )
+
+
+def on_unexpected(request: Request[Any, Any, Any], exc: Exception) -> Response[Problem]:
+    """A bug: log it with the traceback, answer a plain 500."""
+    log.exception("unhandled_error", path=request.url.path, method=request.method)
+    return problem(request, 500, "Internal server error")
+
+
+EXCEPTION_HANDLERS: ExceptionHandlersMap = {
+    ValidationException: on_validation,
+    HTTPException: on_http,
+    LedgerError: on_ledger,
+    AccountError: on_account,
+    DatabaseUnavailable: on_unavailable,
+    StoreOperationalError: on_unavailable,
+    StoreInterfaceError: on_unavailable,
+    psycopg.OperationalError: on_unavailable,
+    psycopg_pool.PoolTimeout: on_unavailable,
+    Exception: on_unexpected,
+}

@@ -1,0 +1,245 @@
+"""HTTP handlers: parse, call the ledger, shape the answer."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+from uuid import UUID
+
+from litestar import Request, Response, get, post
+from litestar.exceptions import NotAuthorizedException
+from litestar.openapi.datastructures import ResponseSpec
+from litestar.params import FromPath, JSONBody, Parameter
+from litestar.security.jwt import JWTAuth, Token
+
+from skill_ledger.accounts import User
+from skill_ledger.api.auth import (
+    ARCHIVERS,
+    ASSESSORS,
+    READERS,
+    VALIDATORS,
+    actor_of,
+    allow,
+    check_may_read_license,
+    services_of,
+)
+from skill_ledger.api.errors import PROBLEM_MEDIA_TYPE
+from skill_ledger.api.schemas import (
+    ArchiveRequest,
+    AssessmentOut,
+    AssessRequest,
+    AssessResponse,
+    CommandResponse,
+    Health,
+    LoginRequest,
+    LoginResponse,
+    Problem,
+)
+from skill_ledger.application import CommandResult
+from skill_ledger.database import DatabaseUnavailable
+from skill_ledger.domain import AssessmentNotFound, LicenseNotFound
+from skill_ledger.metrics import exposition
+from skill_ledger.services import Services
+
+IDENTICAL = "Identical assessment already exists"
+LicenseId = FromPath[Annotated[int, Parameter(ge=1, le=2**63 - 1, description="License id")]]
+Skill = FromPath[Annotated[str, Parameter(min_length=1, max_length=64, description="Skill name")]]
+AssessmentId = FromPath[Annotated[UUID, Parameter(description="Assessment id")]]
+
+
+def problems(*codes: int) -> dict[int, ResponseSpec]:
+    """OpenAPI entries for the problem+json answers a route can give."""
+    described = {
+        400: "Invalid body or parameters (the offending field is named)",
+        401: "Missing, malformed, expired or revoked bearer token",
+        403: "The role or the four-eyes rule forbids it",
+        404: "Unknown license, skill or assessment",
+        409: "The assessment's state does not allow it",
+        413: "Body larger than 64 KiB",
+        429: "Too many login attempts from this client",
+        500: "Unexpected server error (logged with its traceback)",
+        503: "The database is unavailable",
+    }
+    return {
+        code: ResponseSpec(
+            data_container=Problem,
+            description=described[code],
+            media_type=PROBLEM_MEDIA_TYPE,
+            generate_examples=False,
+        )
+        for code in codes
+    }
+
+
+COMMON = (401, 403, 500, 503)
+
+
+def answered(services: Services, result: CommandResult) -> AssessmentOut:
+    """The assessment as the command left it, once the read table reflects it."""
+    services.wait_projected(result.position)
+    row = result.assessment or services.readmodel.get(result.assessment_id)
+    if row is None:
+        raise AssessmentNotFound(result.assessment_id)
+    return AssessmentOut.of(row)
+
+
+@post(
+    "/api/v1/auth/login",
+    exclude_from_auth=True,
+    sync_to_thread=True,
+    status_code=200,
+    tags=["auth"],
+    summary="Exchange email and password for a bearer token",
+    responses=problems(400, 401, 413, 429, 500, 503),
+)
+def login(request: Request[Any, Any, Any], data: JSONBody[LoginRequest]) -> LoginResponse:
+    """Same 401 for an unknown email and a wrong password."""
+    services = services_of(request)
+    user = services.accounts.authenticate(data.email, data.password)
+    if user is None:
+        raise NotAuthorizedException("Invalid email or password")
+    auth: JWTAuth[User, Token] = request.app.state.jwt_auth
+    token = auth.create_token(identifier=str(user.id))
+    return LoginResponse(token, "bearer", services.settings.jwt_expiry_seconds)
+
+
+@post(
+    "/api/v1/licenses/{license_id:int}/skills/{skill:str}/assess",
+    guards=[allow(*ASSESSORS)],
+    sync_to_thread=True,
+    status_code=201,
+    tags=["assessments"],
+    summary="Assess a skill: 201 created, or 200 when the points are identical",
+    responses={
+        200: ResponseSpec(AssessResponse, description="Identical assessment already exists"),
+        **problems(400, *COMMON, 404, 413),
+    },
+)
+def assess(
+    request: Request[User, Token, Any],
+    license_id: LicenseId,
+    skill: Skill,
+    data: JSONBody[AssessRequest],
+) -> Response[AssessResponse]:
+    """Create or replace the active assessment of a skill on a license."""
+    services = services_of(request)
+    result = services.ledger.assess(
+        actor_of(request),
+        license_id,
+        skill,
+        data.points_earned,
+        data.points_total,
+        data.notes or "",
+    )
+    body = AssessResponse(
+        success=True,
+        created=result.created,
+        assessment=answered(services, result),
+        message=None if result.created else IDENTICAL,
+    )
+    return Response(body, status_code=201 if result.created else 200)
+
+
+@get(
+    "/api/v1/licenses/{license_id:int}/skills/{skill:str}/assessments",
+    guards=[allow(*READERS)],
+    sync_to_thread=True,
+    tags=["assessments"],
+    summary="Every assessment of a skill on a license, newest first",
+    responses=problems(400, *COMMON, 404),
+)
+def history(
+    request: Request[User, Token, Any], license_id: LicenseId, skill: Skill
+) -> list[AssessmentOut]:
+    """All statuses, newest first."""
+    services = services_of(request)
+    services.ledger.check_skill(skill)
+    check_may_read_license(services, request.user, license_id)
+    if services.accounts.license_holder(license_id) is None:
+        raise LicenseNotFound(license_id)
+    return [AssessmentOut.of(row) for row in services.readmodel.history(license_id, skill)]
+
+
+@get(
+    "/api/v1/assessments/{assessment_id:uuid}",
+    guards=[allow(*READERS)],
+    sync_to_thread=True,
+    tags=["assessments"],
+    summary="One assessment",
+    responses=problems(*COMMON, 404),
+)
+def get_assessment(
+    request: Request[User, Token, Any], assessment_id: AssessmentId
+) -> AssessmentOut:
+    """The assessment as the read table holds it."""
+    services = services_of(request)
+    row = services.readmodel.get(assessment_id)
+    if row is None:
+        raise AssessmentNotFound(assessment_id)
+    check_may_read_license(services, request.user, row.user_license_id)
+    return AssessmentOut.of(row)
+
+
+@post(
+    "/api/v1/assessments/{assessment_id:uuid}/validate",
+    guards=[allow(*VALIDATORS)],
+    sync_to_thread=True,
+    status_code=200,
+    tags=["assessments"],
+    summary="Validate an assessment (admins; never the assessor)",
+    responses=problems(*COMMON, 404, 409),
+)
+def validate(request: Request[User, Token, Any], assessment_id: AssessmentId) -> CommandResponse:
+    """ASSESSED → VALIDATED; again on a VALIDATED one records nothing."""
+    services = services_of(request)
+    result = services.ledger.validate(actor_of(request), assessment_id)
+    return CommandResponse(success=True, assessment=answered(services, result))
+
+
+@post(
+    "/api/v1/assessments/{assessment_id:uuid}/archive",
+    guards=[allow(*ARCHIVERS)],
+    sync_to_thread=True,
+    status_code=200,
+    tags=["assessments"],
+    summary="Archive an assessment with a reason (admins, or the assessing instructor)",
+    responses=problems(400, *COMMON, 404, 413),
+)
+def archive(
+    request: Request[User, Token, Any], assessment_id: AssessmentId, data: JSONBody[ArchiveRequest]
+) -> CommandResponse:
+    """→ ARCHIVED; again on an ARCHIVED one records nothing."""
+    services = services_of(request)
+    result = services.ledger.archive(actor_of(request), assessment_id, data.reason)
+    return CommandResponse(success=True, assessment=answered(services, result))
+
+
+@get(
+    "/health",
+    exclude_from_auth=True,
+    sync_to_thread=True,
+    tags=["operations"],
+    summary="200 when the database answers, 503 otherwise",
+    responses={503: ResponseSpec(Health, description="The database is unreachable")},
+)
+def health(request: Request[Any, Any, Any]) -> Response[Health]:
+    """Checked, not assumed: a real round trip to the database."""
+    try:
+        services_of(request).db.ping()
+    except DatabaseUnavailable as e:
+        detail = str(e).strip().splitlines()[0] if str(e).strip() else "database unreachable"
+        return Response(Health("unhealthy", f"database: {detail}"), status_code=503)
+    return Response(Health("healthy"), status_code=200)
+
+
+@get(
+    "/metrics",
+    exclude_from_auth=True,
+    sync_to_thread=True,
+    tags=["operations"],
+    summary="Prometheus metrics (text format)",
+    include_in_schema=True,
+)
+def metrics(request: Request[Any, Any, Any]) -> Response[bytes]:
+    """HTTP, command and projection metrics; projection and backlog gauges read at scrape."""
+    body, content_type = exposition(services_of(request))
+    return Response(body, media_type=content_type)

@@ -1,0 +1,147 @@
+"""A real `ledger serve` process on a fresh database, and an HTTP client for it."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from skill_ledger.settings import DatabaseURL
+
+SECRET = "e2e-secret-that-is-at-least-32-bytes-long"
+DEMO = {
+    "admin": ("admin@lfa.com", "admin-demo-pass"),
+    "instructor": ("instructor@lfa.com", "instructor-demo-pass"),
+    "student": ("student@lfa.com", "student-demo-pass"),
+    "auditor": ("auditor@lfa.com", "auditor-demo-pass"),
+}
+
+
+def free_port() -> int:
+    """A TCP port nobody listens on right now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def ledger_executable() -> str:
+    """The `ledger` console script of this virtualenv."""
+    candidate = Path(sys.executable).parent / "ledger"
+    return str(candidate) if candidate.exists() else "ledger"
+
+
+@dataclass
+class Server:
+    """A running `ledger serve` and its database."""
+
+    base_url: str
+    database: DatabaseURL
+    process: subprocess.Popen[bytes]
+    log_path: Path
+    tokens: dict[str, str] = field(default_factory=dict)
+
+    def client(self, **kwargs: Any) -> httpx.Client:
+        """An HTTP client for this server."""
+        return httpx.Client(base_url=self.base_url, timeout=30.0, **kwargs)
+
+    def login(self, email: str, password: str) -> str:
+        """A bearer token for these credentials."""
+        with self.client() as client:
+            response = client.post(
+                "/api/v1/auth/login", json={"email": email, "password": password}
+            )
+        assert response.status_code == 200, response.text
+        token: str = response.json()["access_token"]
+        return token
+
+    def token(self, role: str) -> str:
+        """The demo user's token for a role (cached)."""
+        if role not in self.tokens:
+            self.tokens[role] = self.login(*DEMO[role])
+        return self.tokens[role]
+
+    def headers(self, role: str) -> dict[str, str]:
+        """Authorization header for the demo user of a role."""
+        return {"Authorization": f"Bearer {self.token(role)}"}
+
+    def logs(self) -> str:
+        """What the server printed so far."""
+        return self.log_path.read_text(errors="replace")
+
+
+def start_server(
+    database: DatabaseURL, log_path: Path, extra_env: dict[str, str] | None = None, *args: str
+) -> Server:
+    """Start `ledger serve` and wait until /health answers."""
+    port = free_port()
+    env = {
+        **os.environ,
+        "LEDGER_DATABASE_URL": database.url(),
+        "LEDGER_ENV": "development",
+        "LEDGER_JWT_SECRET": SECRET,
+        "LEDGER_LOGIN_RATE_PER_MINUTE": "1000",
+        **(extra_env or {}),
+    }
+    log_file = log_path.open("wb")
+    process = subprocess.Popen(
+        [ledger_executable(), "serve", "--port", str(port), *args],
+        env=env,
+        stdout=log_file,
+        stderr=subprocess.STDOUT,
+    )
+    server = Server(f"http://127.0.0.1:{port}", database, process, log_path)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"ledger serve exited early:\n{server.logs()}")
+        try:
+            if httpx.get(f"{server.base_url}/health", timeout=1.0).status_code == 200:
+                return server
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.1)
+    process.kill()
+    raise RuntimeError(f"ledger serve did not become healthy:\n{server.logs()}")
+
+
+def stop_server(server: Server) -> None:
+    """Terminate the server process."""
+    server.process.terminate()
+    try:
+        server.process.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        server.process.kill()
+        server.process.wait()
+
+
+@pytest.fixture
+def launch(tmp_path: Path) -> Iterator[Callable[..., Server]]:
+    """Start servers on demand; all are stopped at teardown."""
+    started: list[Server] = []
+
+    def _launch(
+        database: DatabaseURL, extra_env: dict[str, str] | None = None, *args: str
+    ) -> Server:
+        server = start_server(database, tmp_path / f"server-{len(started)}.log", extra_env, *args)
+        started.append(server)
+        return server
+
+    yield _launch
+    for server in started:
+        stop_server(server)
+
+
+@pytest.fixture
+def server(postgres_url: DatabaseURL, launch: Callable[..., Server]) -> Server:
+    """`ledger serve` on a fresh PostgreSQL database (demo accounts seeded)."""
+    return launch(postgres_url)
