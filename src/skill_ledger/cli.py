@@ -83,6 +83,11 @@ def open_services(settings: Settings) -> Services:
     current = schema.current(settings.database)
     if current is None:
         fail(f"the database {settings.database.render()} is not migrated: run `ledger db upgrade`")
+    if current != schema.head():
+        fail(
+            f"the database {settings.database.render()} is at revision {current}, "
+            f"not {schema.head()}: run `ledger db upgrade`"
+        )
     return Services.open(settings)
 
 
