@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: install run test lint format clean
+.PHONY: install run test stress fuzz audit lint format clean
 
 install: $(STAMP)
 
@@ -20,6 +20,10 @@ run: install
 
 test: install
 	$(BIN)/pytest
+
+# The full concurrency soak (docs/reliability.md): 32 HTTP clients × 2,000 mixed commands.
+stress: install
+	LEDGER_SOAK_CLIENTS=32 LEDGER_SOAK_COMMANDS=2000 $(BIN)/pytest tests/e2e/test_soak.py -q -s
 
 lint: install
 	$(BIN)/ruff check src tests migrations bench

@@ -271,14 +271,27 @@ class Projector:
                 stop.wait(5.0)
             except (DatabaseUnavailable, psycopg.Error, OSError) as e:
                 log.warning("projector_connection_lost", error=str(e), retry_in=backoff)
-                stop.wait(backoff)
-                backoff = min(backoff * 2, 5.0)
+                kicked = self._pause(stop, backoff)
+                backoff = 0.1 if kicked else min(backoff * 2, 5.0)
             except ProjectionError as e:
                 log.error("projector_failed", error=str(e), retry_in=5.0)
                 stop.wait(5.0)
             except Exception as e:  # a projector must never die silently
                 log.exception("projector_crashed", error=str(e), retry_in=5.0)
                 stop.wait(5.0)
+
+    def _pause(self, stop: threading.Event, seconds: float) -> bool:
+        """Wait before reconnecting; True when a kick ended it early.
+
+        A kick means a command of this process just saved events, so the database answers again:
+        waiting out the backoff would hold that command's read-your-writes wait for seconds.
+        """
+        deadline = time.monotonic() + seconds
+        while not stop.is_set() and (remaining := deadline - time.monotonic()) > 0:
+            if self._kick.wait(min(remaining, 0.1)):
+                self._kick.clear()
+                return True
+        return False
 
     def _follow_polling(self, stop: threading.Event) -> None:
         while not stop.is_set():

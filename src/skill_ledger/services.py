@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 from dataclasses import dataclass, field
 
 import psycopg
@@ -18,6 +19,7 @@ from skill_ledger.readmodel import ReadModel
 from skill_ledger.settings import Settings
 
 log = structlog.get_logger("skill_ledger.services")
+WAIT_SLICE_SECONDS = 0.1
 
 
 @dataclass
@@ -106,11 +108,19 @@ class Services:
                 self._stop.wait(1.0)
 
     def wait_projected(self, position: int | None) -> bool:
-        """Block (bounded) until the read table reflects `position`; True when it does."""
+        """Block (bounded) until the read table reflects `position`; True when it does.
+
+        Gives up early while the database is known to be down: the projection cannot advance
+        then, and the command's answer is already built from its record.
+        """
         if position is None:
             return True
         self.projector.kick()
-        return self.projector.watch.wait_for(position, self.settings.projection_wait_seconds)
+        deadline = time.monotonic() + self.settings.projection_wait_seconds
+        while not self.projector.watch.wait_for(position, WAIT_SLICE_SECONDS):
+            if self.db.breaker.is_open or time.monotonic() >= deadline:
+                return False
+        return True
 
     def close(self) -> None:
         """Stop background threads and close every connection."""

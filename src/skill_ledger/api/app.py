@@ -23,6 +23,7 @@ from skill_ledger.api.middleware import RequestContextMiddleware
 from skill_ledger.api.routes import (
     archive,
     assess,
+    canonical_path,
     get_assessment,
     health,
     history,
@@ -89,6 +90,7 @@ def create_app(
         path="/",
         route_handlers=[assess, history, get_assessment, validate, archive],
         security=[jwt_auth.security_requirement],
+        guards=[canonical_path],
     )
     rate_limit = RateLimitConfig(
         rate_limit=("minute", settings.login_rate_per_minute),

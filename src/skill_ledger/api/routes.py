@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+import re
+from typing import Annotated, Any, TypeVar
 from uuid import UUID
 
-from litestar import Request, Response, get, post
-from litestar.exceptions import NotAuthorizedException
+from litestar import MediaType, Request, Response, get, post
+from litestar.connection import ASGIConnection
+from litestar.enums import RequestEncodingType
+from litestar.exceptions import NotAuthorizedException, NotFoundException
+from litestar.handlers.base import BaseRouteHandler
 from litestar.openapi.datastructures import ResponseSpec
-from litestar.params import FromPath, JSONBody, Parameter
+from litestar.params import Body, FromPath, Parameter
 from litestar.security.jwt import JWTAuth, Token
 
 from skill_ledger.accounts import User
@@ -41,7 +45,43 @@ from skill_ledger.metrics import exposition
 from skill_ledger.services import Services
 
 IDENTICAL = "Identical assessment already exists"
-LicenseId = FromPath[Annotated[int, Parameter(ge=1, le=2**63 - 1, description="License id")]]
+MAX_LICENSE_ID = 2**63 - 1
+# schema_extra: Litestar writes le/ge as floats, and 2**63 - 1 as a float is 2**63.
+LicenseId = FromPath[
+    Annotated[
+        int,
+        Parameter(
+            ge=1,
+            le=MAX_LICENSE_ID,
+            description="License id",
+            schema_extra={"minimum": 1, "maximum": MAX_LICENSE_ID},
+        ),
+    ]
+]
+T = TypeVar("T")
+PATH_PARAMETER = re.compile(r"\{(\w+)(?::\w+)?\}")
+
+
+def canonical_path(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
+    """404 unless each id in the path is spelled canonically: one resource, one URL.
+
+    The int and uuid converters take whatever int() and UUID() take: "+1", "01", "١" and "１"
+    would all name license 1 ("1_0" license 10), and upper case, braces, "urn:uuid:" or no
+    dashes the same assessment.
+    """
+    params = connection.path_params
+    canonical = PATH_PARAMETER.sub(
+        lambda m: str(params[m.group(1)]), connection.scope["path_template"]
+    )
+    if canonical != connection.scope["path"]:
+        raise NotFoundException(f"Not found; the canonical path is {canonical}")
+
+
+# A JSON body whose schema says what the server enforces: unknown fields are refused.
+ClosedJSONBody = Annotated[
+    T,
+    Body(media_type=RequestEncodingType.JSON, schema_extra={"additionalProperties": False}),
+]
 Skill = FromPath[Annotated[str, Parameter(min_length=1, max_length=64, description="Skill name")]]
 AssessmentId = FromPath[Annotated[UUID, Parameter(description="Assessment id")]]
 
@@ -92,7 +132,7 @@ def answered(services: Services, result: CommandResult) -> AssessmentOut:
     summary="Exchange email and password for a bearer token",
     responses=problems(400, 401, 413, 415, 429, 500, 503),
 )
-def login(request: Request[Any, Any, Any], data: JSONBody[LoginRequest]) -> LoginResponse:
+def login(request: Request[Any, Any, Any], data: ClosedJSONBody[LoginRequest]) -> LoginResponse:
     """Same 401 for an unknown email and a wrong password."""
     services = services_of(request)
     user = services.accounts.authenticate(data.email, data.password)
@@ -119,7 +159,7 @@ def assess(
     request: Request[User, Token, Any],
     license_id: LicenseId,
     skill: Skill,
-    data: JSONBody[AssessRequest],
+    data: ClosedJSONBody[AssessRequest],
 ) -> Response[AssessResponse]:
     """Create or replace the active assessment of a skill on a license."""
     services = services_of(request)
@@ -206,7 +246,9 @@ def validate(request: Request[User, Token, Any], assessment_id: AssessmentId) ->
     responses=problems(400, *COMMON, 404, 413, 415),
 )
 def archive(
-    request: Request[User, Token, Any], assessment_id: AssessmentId, data: JSONBody[ArchiveRequest]
+    request: Request[User, Token, Any],
+    assessment_id: AssessmentId,
+    data: ClosedJSONBody[ArchiveRequest],
 ) -> CommandResponse:
     """→ ARCHIVED; again on an ARCHIVED one records nothing."""
     services = services_of(request)
@@ -239,8 +281,10 @@ def health(request: Request[Any, Any, Any]) -> Response[Health]:
     tags=["operations"],
     summary="Prometheus metrics (text format)",
     include_in_schema=True,
+    media_type=MediaType.TEXT,
 )
 def metrics(request: Request[Any, Any, Any]) -> Response[bytes]:
     """HTTP, command and projection metrics; projection and backlog gauges read at scrape."""
     body, content_type = exposition(services_of(request))
-    return Response(body, media_type=content_type)
+    # As a header: a text/* media_type would get a second "; charset=utf-8" appended.
+    return Response(body, headers={"Content-Type": content_type})
