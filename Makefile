@@ -25,6 +25,15 @@ test: install
 stress: install
 	LEDGER_SOAK_CLIENTS=32 LEDGER_SOAK_COMMANDS=2000 $(BIN)/pytest tests/e2e/test_soak.py -q -s
 
+# Schemathesis at length as every role, a new random seed each run (make test runs it briefly).
+fuzz: install
+	LEDGER_FUZZ_EXAMPLES=200 LEDGER_FUZZ_SEED=random \
+		$(BIN)/pytest tests/e2e/test_hostile_input.py -q -s -k schemathesis
+
+# Known vulnerabilities in every installed (pinned) package; needs the vulnerability service.
+audit: install
+	$(BIN)/pip-audit --local --skip-editable --strict --progress-spinner off
+
 lint: install
 	$(BIN)/ruff check src tests migrations bench
 	$(BIN)/ruff format --check src tests migrations bench

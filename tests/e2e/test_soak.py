@@ -180,6 +180,7 @@ def test_concurrent_mixed_commands_lose_nothing_and_the_table_stays_the_fold(
         answers = [answer for run in runs for answer in run.result()]
     seconds = time.monotonic() - started
     print("\n" + figures(answers, seconds))
+    print(f"  max active per pair: {max(samples, default=0)} over {len(samples)} samples")
 
     position, head = wait_projected(services, timeout=30)
     events = all_events(services)
