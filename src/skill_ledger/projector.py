@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 from uuid import UUID
@@ -13,9 +14,10 @@ import psycopg
 import structlog
 
 from skill_ledger.database import Cursor, Database, DatabaseUnavailable
-from skill_ledger.domain import Assessment, SkillRecord, Status, fold
+from skill_ledger.domain import Assessment, SkillRecord, fold
 from skill_ledger.eventlog import EventLog
-from skill_ledger.readmodel import COLUMNS, TABLE, row_values, select_by_ids, write_rows
+from skill_ledger.readmodel import TABLE, select_by_ids, write_rows
+from skill_ledger.rebuild import RowFold, UnfoldableEvent, row_writer
 
 log = structlog.get_logger("skill_ledger.projector")
 
@@ -23,7 +25,6 @@ PROJECTION_NAME = TABLE
 PROJECTED_CHANNEL = "ledger_projected"
 EVENTS_CHANNEL = "ledger_events"
 REBUILD_READ_BATCH = 20_000
-REBUILD_FLUSH_ROWS = 20_000
 
 ProgressCallback = Callable[[int, int], None]
 
@@ -284,6 +285,9 @@ class Projector:
         Readers keep seeing the old table until the commit (PostgreSQL MVCC); the live projector
         waits on the tracking row and continues from the rebuilt position. Archived rows are
         final, so they are written as soon as they archive; memory holds only active rows.
+        On PostgreSQL the log is read on a second connection while one COPY streams rows in on
+        the first: events up to the head are committed and never change, so both see the same
+        log (the recorder's table lock means no lower position can still commit).
         """
         started = time.perf_counter()
         with self.db.transaction() as cursor:
@@ -291,25 +295,30 @@ class Projector:
             head = self.eventlog.max_position(cursor)
             total = self.eventlog.count(cursor)
             cursor.execute(f"DELETE FROM {TABLE}")
-            sink = _RowSink(cursor, self.db.is_postgres)
-            active: dict[UUID, Assessment] = {}
-            done = 0
-            position = 0
-            while position < head:
-                logged = self.eventlog.read(cursor, position, REBUILD_READ_BATCH, upto=head)
-                if not logged:
-                    break
-                for item in logged:
-                    event = self.eventlog.decode(item)
-                    _fold_one(active, sink, event)
-                done += len(logged)
-                position = logged[-1].position
-                if sink.pending >= REBUILD_FLUSH_ROWS:
-                    sink.flush()
-                if on_progress is not None:
-                    on_progress(done, total)
-            sink.add_all(active.values())
-            sink.flush()
+            fold = RowFold(self.eventlog.mapper)
+            done = written = position = 0
+            with (
+                self._log_reader(cursor) as reader,
+                row_writer(cursor, is_postgres=self.db.is_postgres) as write,
+            ):
+                while position < head:
+                    logged = self.eventlog.read_states(reader, position, REBUILD_READ_BATCH, head)
+                    if not logged:
+                        break
+                    try:
+                        fold.apply_all(logged)
+                    except UnfoldableEvent as e:
+                        raise ProjectionError(str(e)) from e
+                    finished = fold.take_finished()
+                    write(finished)
+                    written += len(finished)
+                    done += len(logged)
+                    position = logged[-1][0]
+                    if on_progress is not None:
+                        on_progress(done, total)
+                active = fold.take_active()
+                write(active)
+                written += len(active)
             cursor.execute(
                 "UPDATE projection_tracking SET notification_id = %s WHERE application_name = %s",
                 (head, self.name),
@@ -318,56 +327,14 @@ class Projector:
                 cursor.execute("SELECT pg_notify(%s, %s)", (PROJECTED_CHANNEL, str(head)))
         self.watch.reset(head)
         return RebuildStats(
-            events=done, rows=sink.written, seconds=time.perf_counter() - started, position=head
+            events=done, rows=written, seconds=time.perf_counter() - started, position=head
         )
 
-
-def _fold_one(active: dict[UUID, Assessment], sink: _RowSink, event: Any) -> None:
-    if isinstance(event, SkillRecord.Assessed):
-        fold(active, (event,))
-        return
-    if not isinstance(event, SkillRecord.Validated | SkillRecord.Archived):
-        return
-    try:
-        fold(active, (event,))
-    except KeyError:
-        raise ProjectionError(
-            f"{type(event).__name__} for unknown assessment {event.assessment_id}"
-        ) from None
-    row = active[event.assessment_id]
-    if row.status is Status.ARCHIVED:
-        sink.add(active.pop(event.assessment_id))
-
-
-class _RowSink:
-    """Buffers final rows and writes them in bulk: COPY on PostgreSQL, executemany on SQLite."""
-
-    def __init__(self, cursor: Cursor, is_postgres: bool) -> None:
-        self.cursor = cursor
-        self.is_postgres = is_postgres
-        self.rows: list[Assessment] = []
-        self.written = 0
-
-    @property
-    def pending(self) -> int:
-        return len(self.rows)
-
-    def add(self, row: Assessment) -> None:
-        self.rows.append(row)
-
-    def add_all(self, rows: Any) -> None:
-        self.rows.extend(rows)
-
-    def flush(self) -> None:
-        if not self.rows:
+    @contextmanager
+    def _log_reader(self, cursor: Cursor) -> Iterator[Cursor]:
+        """Where a rebuild reads the log: a second, binary connection on PostgreSQL."""
+        if not self.db.is_postgres:
+            yield cursor
             return
-        self.rows.sort(key=lambda row: row.status is not Status.ARCHIVED)
-        if self.is_postgres:
-            assert isinstance(self.cursor, psycopg.Cursor)
-            with self.cursor.copy(f"COPY {TABLE} ({', '.join(COLUMNS)}) FROM STDIN") as copy:
-                for row in self.rows:
-                    copy.write_row(row_values(row))
-        else:
-            write_rows(self.cursor, self.rows)
-        self.written += len(self.rows)
-        self.rows.clear()
+        with self.db.connection() as conn, conn.cursor(binary=True) as reader:
+            yield reader
