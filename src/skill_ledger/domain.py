@@ -466,6 +466,23 @@ class SkillRecord(Aggregate):
             record.last_hash = state.last_hash
             return record
 
+    def __deepcopy__(self, memo: dict[int, Any]) -> SkillRecord:
+        """A copy to decide on: the repository copies every cached record it hands out.
+
+        Only the containers (archived ids, pending events) are copied; what they hold and
+        every other attribute is immutable (UUIDs, times, strings, frozen Assessments and
+        events). A generic deepcopy walked every archived UUID, so commands got slower the
+        longer the stream.
+        """
+        clone = object.__new__(type(self))
+        clone.__dict__.update(
+            {
+                name: value.copy() if isinstance(value, dict | list) else value
+                for name, value in self.__dict__.items()
+            }
+        )
+        return clone
+
     # -- commands ---------------------------------------------------------------------
 
     def assess(
