@@ -125,10 +125,9 @@ class Generator:
                     return
 
 
-def load(url: DatabaseURL, count: int, pairs: int, seed: int = 1) -> History:
-    """Generate `count` events over `pairs` pairs and COPY them into ledger_events."""
+def load(url: DatabaseURL, generator: Generator, count: int) -> History:
+    """COPY the generator's next `count` events into ledger_events (notification order)."""
     started = time.perf_counter()
-    generator = Generator(pairs, seed)
     with psycopg.connect(url.conninfo()) as conn, conn.cursor() as cursor:
         copy_sql = (
             "COPY ledger_events (originator_id, originator_version, topic, state) "
@@ -145,8 +144,6 @@ def load(url: DatabaseURL, count: int, pairs: int, seed: int = 1) -> History:
                         stored.state,
                     )
                 )
-    with psycopg.connect(url.conninfo(), autocommit=True) as conn:
-        conn.execute("VACUUM ANALYZE ledger_events")
     return History(
         events=count,
         pairs=len(generator.records),

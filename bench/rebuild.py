@@ -1,10 +1,10 @@
 """rebuild: Projector.rebuild over a generated ledger vs the library's per-event ProjectionRunner.
 
-One database: the generator loads the ledger; the library's ProjectionRunner projects a prefix
-of it into football_skill_assessments with the live projector's own SQL (select_by_ids,
-write_rows), one transaction per event, as the library's runner is built to; then the
-ledger's rebuild runs twice: over the runner's few rows (almost an empty table) and, after
-VACUUM, replacing the full table, which is what `ledger projection rebuild` usually does.
+One database and one generated history: its first events are loaded and the library's
+ProjectionRunner projects them into football_skill_assessments with the live projector's own
+SQL (select_by_ids, write_rows), one transaction per event, as the library's runner works;
+then the rest is loaded and the ledger's rebuild runs twice: over the ledger as loaded (the
+read table holds only the runner's rows) and again, replacing the full table.
 """
 
 from __future__ import annotations
@@ -12,7 +12,6 @@ from __future__ import annotations
 import time
 from typing import Any
 
-import psycopg
 from eventsourcing.persistence import Tracking
 from eventsourcing.postgres import PostgresTrackingRecorder
 from eventsourcing.projection import Projection, ProjectionRunner
@@ -102,54 +101,60 @@ def _tracked(runner: ProjectionRunner[Any, RowView], position: int, deadline: fl
 
 
 def run(context: Context) -> Metrics:
-    """Generate, run the library's runner on a prefix, then rebuild twice."""
+    """Load a prefix and time the library's runner on it, load the rest, rebuild twice."""
     sizes = context.sizes
     metrics: Metrics = {}
-    with context.databases.fresh("rebuild") as url:
-        context.say(
-            f"generating {sizes.rebuild_events:,} events over {sizes.rebuild_pairs:,} pairs"
-        )
-        history = generate.load(url, sizes.rebuild_events, sizes.rebuild_pairs)
-        metrics["generated_events"] = history.events
-        metrics["generate_seconds"] = round(history.seconds, 1)
-        context.say(
-            f"generated {history.events:,} events ({history.commands:,} commands, "
-            f"{history.pairs:,} pairs) in {history.seconds:.1f} s"
-        )
+    databases = context.databases
+    with databases.fresh("rebuild") as url:
+        generator = generate.Generator(sizes.rebuild_pairs)
+        prefix = generate.load(url, generator, sizes.runner_events)
+        databases.settle(url, "ledger_events")
         runner_rate = runner_events_per_second(url, sizes.runner_events)
         metrics["runner_events"] = sizes.runner_events
         metrics["runner_events_per_s"] = round(runner_rate, 1)
-        context.say(f"library ProjectionRunner: {runner_rate:,.0f} events/s")
+        context.say(
+            f"library ProjectionRunner over the first {sizes.runner_events:,} events: "
+            f"{runner_rate:,.0f} events/s"
+        )
+        rest = generate.load(url, generator, sizes.rebuild_events - sizes.runner_events)
+        databases.settle(url, "ledger_events", TABLE)
+        metrics["generated_events"] = prefix.events + rest.events
+        metrics["generate_seconds"] = round(prefix.seconds + rest.seconds, 1)
+        context.say(
+            f"generated {prefix.events + rest.events:,} events ({generator.commands:,} commands "
+            f"on {len(generator.records):,} pairs) in {prefix.seconds + rest.seconds:.1f} s"
+        )
         services = Services.open(Settings(database=url))
         try:
-            empty = services.projector.rebuild()
+            first = services.projector.rebuild()
             context.say(
-                f"rebuild into an almost empty table: {empty.events_per_second:,.0f} events/s "
-                f"({empty.rows:,} rows in {empty.seconds:.1f} s)"
+                f"rebuild over the runner's prefix rows: {first.events_per_second:,.0f} events/s "
+                f"({first.rows:,} rows in {first.seconds:.1f} s)"
             )
-            with psycopg.connect(url.conninfo(), autocommit=True) as conn:
-                conn.execute(f"VACUUM ANALYZE {TABLE}")
-            full = services.projector.rebuild()
+            databases.settle(url, TABLE)
+            again = services.projector.rebuild()
             context.say(
-                f"rebuild replacing the full table: {full.events_per_second:,.0f} events/s "
-                f"({full.rows:,} rows in {full.seconds:.1f} s)"
+                f"rebuild replacing the full table: {again.events_per_second:,.0f} events/s "
+                f"({again.rows:,} rows in {again.seconds:.1f} s)"
             )
         finally:
             services.close()
     metrics.update(
         {
-            "rebuild_events": full.events,
-            "rebuild_rows": full.rows,
-            "rebuild_seconds": round(full.seconds, 2),
-            "rebuild_events_per_s": round(full.events_per_second, 1),
-            "rebuild_empty_events_per_s": round(empty.events_per_second, 1),
+            "rebuild_events": first.events,
+            "rebuild_rows": first.rows,
+            "rebuild_seconds": round(first.seconds, 2),
+            "rebuild_events_per_s": round(first.events_per_second, 1),
+            "rebuild_replace_seconds": round(again.seconds, 2),
+            "rebuild_replace_events_per_s": round(again.events_per_second, 1),
         }
     )
     context.notes["rebuild"] = (
-        f"Projector.rebuild (what `ledger projection rebuild` runs) over {full.events:,} "
-        f"generated events; rebuild_events_per_s replaces a full, vacuumed table, "
-        f"rebuild_empty_events_per_s fills an almost empty one. The library's ProjectionRunner "
-        f"projected the first {sizes.runner_events:,} events of the same ledger."
+        f"Projector.rebuild (what `ledger projection rebuild` runs) over {first.events:,} "
+        "generated events: rebuild_events_per_s on the ledger as loaded (its read table holds "
+        f"only the runner's rows for the first {sizes.runner_events:,} events), "
+        "rebuild_replace_events_per_s run again to replace the full, vacuumed table. The "
+        "library's ProjectionRunner projected those first events before the rest was loaded."
     )
     return metrics
 
@@ -165,8 +170,9 @@ STEP = Step(
         "rebuild_events",
         "rebuild_rows",
         "rebuild_seconds",
-        "rebuild_empty_events_per_s",
         "rebuild_events_per_s",
+        "rebuild_replace_seconds",
+        "rebuild_replace_events_per_s",
     ),
     run=run,
 )
