@@ -7,6 +7,7 @@ import os
 import platform
 import subprocess
 import sys
+import tempfile
 import time
 import traceback
 from collections.abc import Callable, Mapping
@@ -201,6 +202,21 @@ def load_average() -> list[float]:
     return [round(value, 2) for value in os.getloadavg()]
 
 
+def fsync_rate(seconds: float = 0.3) -> int:
+    """8 KiB writes + fdatasync per second on this disk: commit-bound figures follow it."""
+    RESULTS_DIR.mkdir(parents=True, exist_ok=True)
+    block = b"\0" * 8192
+    with tempfile.NamedTemporaryFile(dir=RESULTS_DIR, prefix=".fsync-") as probe:
+        count = 0
+        deadline = time.perf_counter() + seconds
+        while time.perf_counter() < deadline:
+            probe.write(block)
+            probe.flush()
+            os.fdatasync(probe.fileno())
+            count += 1
+    return round(count / seconds)
+
+
 def now() -> str:
     """UTC, ISO 8601."""
     return datetime.now(UTC).isoformat(timespec="seconds")
@@ -215,8 +231,11 @@ def run(steps: list[Step], sizes: Sizes, console: Console, databases: Databases)
     started_at = now()
     facts = machine(databases)
     for step in steps:
-        console.print(f"[bold]{step.title}[/]")
         load_before = load_average()
+        fsync_before = fsync_rate()
+        console.print(
+            f"[bold]{step.title}[/] [dim](load {load_before[0]}, {fsync_before:,} fsync/s)[/]"
+        )
         step_started = time.perf_counter()
         error = None
         try:
@@ -231,6 +250,7 @@ def run(steps: list[Step], sizes: Sizes, console: Console, databases: Databases)
             "seconds": round(time.perf_counter() - step_started, 1),
             "load_before": load_before,
             "load_after": load_average(),
+            "fsync_per_s_before": fsync_before,
             "error": error,
         }
     metrics.update(derive(metrics))
