@@ -45,9 +45,10 @@ class UnfoldableEvent(Exception):
 
 # Version 1 of each event's payload, only the fields the row needs. Ids and times stay the
 # strings the payload holds (format_time's RFC 3339), which both backends store as they are.
+# gc=False: they hold only strings and numbers, so the cyclic GC need not track a million.
 
 
-class AssessedPayload(msgspec.Struct, frozen=True):
+class AssessedPayload(msgspec.Struct, frozen=True, gc=False):
     """What a row takes from SkillRecord.Assessed."""
 
     timestamp: str
@@ -61,7 +62,7 @@ class AssessedPayload(msgspec.Struct, frozen=True):
     requires_validation: bool
 
 
-class ValidatedPayload(msgspec.Struct, frozen=True):
+class ValidatedPayload(msgspec.Struct, frozen=True, gc=False):
     """What a row takes from SkillRecord.Validated."""
 
     timestamp: str
@@ -69,7 +70,7 @@ class ValidatedPayload(msgspec.Struct, frozen=True):
     validated_by: int
 
 
-class ArchivedPayload(msgspec.Struct, frozen=True):
+class ArchivedPayload(msgspec.Struct, frozen=True, gc=False):
     """What a row takes from SkillRecord.Archived."""
 
     timestamp: str
