@@ -39,7 +39,7 @@ def main() -> None:
     finally:
         databases.close()
     console.print(harness.table(results, steps))
-    harness.write(results, args.output)
+    harness.write(results, args.output, complete=len(steps) == len(STEPS))
     console.print(f"wrote {args.output}")
 
 

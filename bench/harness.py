@@ -273,12 +273,13 @@ def run(steps: list[Step], sizes: Sizes, console: Console, databases: Databases)
     }
 
 
-def write(results: Mapping[str, Any], path: Path) -> None:
-    """The JSON file (and a copy named after the mode, so quick runs do not hide full ones)."""
+def write(results: Mapping[str, Any], path: Path, *, complete: bool) -> None:
+    """The JSON file; a complete run is also copied to quick.json or full.json."""
     path.parent.mkdir(parents=True, exist_ok=True)
     text = json.dumps(results, indent=2, ensure_ascii=False) + "\n"
     path.write_text(text)
-    path.with_name(f"{results['run']['mode']}.json").write_text(text)
+    if complete:
+        path.with_name(f"{results['run']['mode']}.json").write_text(text)
 
 
 def _format(value: Metric) -> str:
