@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import argparse
 import logging
+import signal
 from pathlib import Path
+from types import FrameType
 
 import structlog
 from rich.console import Console
@@ -13,6 +15,10 @@ from bench import harness, http, library, limit, rebuild, streams
 from bench.databases import Databases, admin_url
 
 STEPS = [limit.STEP, library.STEP, http.STEP, rebuild.STEP, streams.STEP]
+
+
+def _terminate(signum: int, _: FrameType | None) -> None:
+    raise SystemExit(128 + signum)
 
 
 def main() -> None:
@@ -34,6 +40,8 @@ def main() -> None:
     sizes = harness.QUICK if args.quick else harness.FULL
     steps = [step for step in STEPS if not args.only or step.name in args.only]
     databases = Databases(admin_url())
+    # `kill` (SIGTERM) unwinds like Ctrl-C, so the databases are dropped either way.
+    signal.signal(signal.SIGTERM, _terminate)
     try:
         results = harness.run(steps, sizes, console, databases)
     finally:
