@@ -33,7 +33,7 @@ class RunnerLedger(Ledger):
 
     name = APPLICATION_NAME
 
-    def __init__(self, env: Any = None) -> None:
+    def __init__(self, env: Any) -> None:
         settings = Settings(database=DatabaseURL.parse(env["BENCH_LEDGER_URL"]))
         super().__init__(settings, directory=None)  # type: ignore[arg-type]  # only reads the log
 
