@@ -332,9 +332,12 @@ class Projector:
 
     @contextmanager
     def _log_reader(self, cursor: Cursor) -> Iterator[Cursor]:
-        """Where a rebuild reads the log: a second, binary connection on PostgreSQL."""
+        """Where a rebuild reads the log: on PostgreSQL its own binary connection (not pooled)."""
         if not self.db.is_postgres:
             yield cursor
             return
-        with self.db.connection() as conn, conn.cursor(binary=True) as reader:
+        with (
+            psycopg.connect(self.db.url.conninfo(), connect_timeout=5) as conn,
+            conn.cursor(binary=True) as reader,
+        ):
             yield reader

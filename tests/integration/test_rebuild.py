@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from skill_ledger.domain import Status
 from skill_ledger.services import Services
-from tests.conftest import Cast
+from skill_ledger.settings import DatabaseURL
+from tests.conftest import Cast, seed_cast
 
 AWKWARD_NOTES = "tab\there, line\nbreak, back\\slash, \\N, ünïcödé ⚽"
 
@@ -53,3 +56,16 @@ def test_a_second_rebuild_replaces_the_first_with_the_same_rows(
     assert services.readmodel.all() == rows
     assert (second.rows, second.events, second.position) == (first.rows, 5, first.position)
     assert services.projector.tracked_position() == second.position
+
+
+def test_rebuild_works_with_a_pool_of_one_connection(
+    database_url: DatabaseURL, open_services: Callable[..., Services]
+) -> None:
+    services = open_services(database_url, pool_size=1)
+    cast = seed_cast(services)
+    services.ledger.assess(cast.instructor, cast.license_id, "vision", 4, 10)
+    services.ledger.assess(cast.instructor, cast.license_id, "vision", 6, 10)
+
+    stats = services.projector.rebuild()
+
+    assert (stats.events, stats.rows) == (3, 2)
