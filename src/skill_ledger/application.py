@@ -368,7 +368,8 @@ class Ledger(Application[UUID]):
                         command=command,
                         attempt=attempt,
                     )
-                    time.sleep(random.uniform(0, min(0.05, 0.002 * 2**attempt)))  # noqa: S311
+                    # Full jitter, growing: other processes' writers to this stream spread out.
+                    time.sleep(random.uniform(0, min(0.5, 0.004 * 2**attempt)))  # noqa: S311
                     continue
                 self._log_transitions(record, pending)
                 self._maybe_snapshot(record, pending)

@@ -147,17 +147,18 @@ class Projector:
         row = cursor.fetchone()
         return int(row[0]) if row else 0
 
-    def _advance_tracking(self, cursor: Cursor, position: int) -> None:
+    def _advance_tracking(self, cursor: Cursor, after: int, position: int) -> None:
+        # Moves only from exactly where this batch started: a stale or overlapping batch is
+        # refused even if something else had failed to serialise the projectors.
         cursor.execute(
-            "INSERT INTO projection_tracking (application_name, notification_id) VALUES (%s, %s) "
-            "ON CONFLICT (application_name) "
-            "DO UPDATE SET notification_id = excluded.notification_id "
-            "WHERE projection_tracking.notification_id < excluded.notification_id "
-            "RETURNING notification_id",
-            (self.name, position),
+            "UPDATE projection_tracking SET notification_id = %s "
+            "WHERE application_name = %s AND notification_id = %s RETURNING notification_id",
+            (position, self.name, after),
         )
         if cursor.fetchone() is None:
-            raise PositionAlreadyProjected(f"{self.name} is already at or past position {position}")
+            raise PositionAlreadyProjected(
+                f"{self.name} is no longer at position {after}: batch up to {position} refused"
+            )
         if self.db.is_postgres:
             cursor.execute("SELECT pg_notify(%s, %s)", (PROJECTED_CHANNEL, str(position)))
 
@@ -230,7 +231,7 @@ class Projector:
             events = [self.eventlog.decode(item) for item in logged]
             self.apply_batch(cursor, position, events)
             last = logged[-1].position
-            self._advance_tracking(cursor, last)
+            self._advance_tracking(cursor, position, last)
         self.last_batch_at = time.time()
         self.watch.advance(last)
         return len(logged)
