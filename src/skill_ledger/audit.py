@@ -15,10 +15,11 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
-from typing import IO, Any, Literal
+from typing import IO, Any, Literal, NamedTuple
 from uuid import UUID
 
 import msgspec
+import psycopg
 from eventsourcing.persistence import MapperDeserialisationError, StoredEvent
 from eventsourcing.utils import get_topic
 
@@ -33,7 +34,7 @@ from skill_ledger.domain import (
     format_time,
     record_id,
 )
-from skill_ledger.eventlog import EventLog, LoggedEvent
+from skill_ledger.eventlog import EventLog
 from skill_ledger.projector import PROJECTION_NAME
 from skill_ledger.readmodel import COLUMNS, SELECT, row_values
 
@@ -57,6 +58,7 @@ EVENT_CLASSES = {
     get_topic(cls): cls
     for cls in (SkillRecord.Assessed, SkillRecord.Validated, SkillRecord.Archived)
 }
+EVENT_TYPES = {topic: cls.__name__ for topic, cls in EVENT_CLASSES.items()}
 SNAPSHOT_TOPIC = get_topic(SkillRecord.Snapshot)
 SNAPSHOT_FIELDS = ("license_id", "skill_name", "active", "archived", "last_archived", "last_hash")
 
@@ -78,12 +80,26 @@ def event_type(topic: str) -> str:
     return topic.rpartition(".")[2].rpartition(":")[2]
 
 
-@dataclass(frozen=True, slots=True)
-class EventRecord:
+class RawEvent(NamedTuple):
+    """One row of the events table exactly as stored: nothing decoded, nothing trusted."""
+
+    position: int
+    stream_id: str  # hyphenated on PostgreSQL, 32 hex digits on SQLite
+    version: int
+    topic: str
+    state: bytes
+
+    def stored(self) -> StoredEvent:
+        """The library's view of the row."""
+        return StoredEvent(as_uuid(self.stream_id), self.version, self.topic, bytes(self.state))
+
+
+class EventRecord(msgspec.Struct, frozen=True):
     """One stored event: position, stream, version, type, time, actor, payload and hash chain.
 
     `payload` is the stored JSON object without `prev_hash` and `hash` (which have their own
-    fields); it is None, like the hashes, when the stored state is not a JSON object.
+    fields); it is None, like the hashes, when the stored state is not a JSON object. Encoded
+    with msgspec it is one line of the JSONL export.
     """
 
     position: int
@@ -110,53 +126,53 @@ class EventRecord:
 
     def to_json(self) -> dict[str, Any]:
         """The export's JSON object (keys in EXPORT_COLUMNS order)."""
-        return {
-            "position": self.position,
-            "stream": self.stream,
-            "version": self.version,
-            "type": self.type,
-            "time": self.time,
-            "actor": self.actor,
-            "role": self.role,
-            "payload": self.payload,
-            "prev_hash": self.prev_hash,
-            "hash": self.hash,
-        }
+        return {name: getattr(self, name) for name in EXPORT_COLUMNS}
 
 
 def _text(value: Any) -> str | None:
     return value if isinstance(value, str) else None
 
 
-def record_of(logged: LoggedEvent, eventlog: EventLog) -> EventRecord:
+def record_of(raw: RawEvent, eventlog: EventLog) -> EventRecord:
     """The auditor's view of one raw stored row (tolerates rows that are not valid JSON)."""
-    stored = logged.stored
-    document: Any = None
     try:
-        document = _json.decode(_plain_state(eventlog, stored.state))
+        document = _json.decode(_plain_state(eventlog, raw.state))
     except msgspec.DecodeError:
         document = None
-    payload: dict[str, Any] | None = None
-    prev_hash = digest = None
-    if isinstance(document, dict):
+    payload = prev_hash = digest = time_ = role = actor = None
+    if type(document) is dict:
         prev_hash = _text(document.pop("prev_hash", None))
         digest = _text(document.pop("hash", None))
         payload = document
-    actor = None
-    if payload is not None:
-        actor = next((payload[k] for k in ACTOR_FIELDS if isinstance(payload.get(k), int)), None)
+        time_ = _text(document.get("timestamp"))
+        role = _text(document.get("actor_role"))
+        for name in ACTOR_FIELDS:
+            value = document.get(name)
+            if type(value) is int:
+                actor = value
+                break
     return EventRecord(
-        position=logged.position,
-        stream=str(stored.originator_id),
-        version=stored.originator_version,
-        type=event_type(stored.topic),
-        time=_text(payload.get("timestamp")) if payload else None,
-        actor=actor,
-        role=_text(payload.get("actor_role")) if payload else None,
-        payload=payload,
-        prev_hash=prev_hash,
-        hash=digest,
+        raw.position,
+        _stream_text(raw.stream_id),
+        raw.version,
+        EVENT_TYPES.get(raw.topic) or event_type(raw.topic),
+        time_,
+        actor,
+        role,
+        payload,
+        prev_hash,
+        digest,
     )
+
+
+def _stream_text(stream_id: str) -> str:
+    """The stream id hyphenated (SQLite stores 32 hex digits); anything else as it is."""
+    if len(stream_id) == 32:
+        try:
+            return str(UUID(stream_id))
+        except ValueError:
+            return stream_id
+    return stream_id
 
 
 def _plain_state(eventlog: EventLog, data: bytes) -> bytes:
@@ -168,47 +184,77 @@ def _plain_state(eventlog: EventLog, data: bytes) -> bytes:
     return data
 
 
-def decode_event(logged: LoggedEvent, eventlog: EventLog) -> Any:
+def decode_event(raw: RawEvent, eventlog: EventLog, record: EventRecord | None = None) -> Any:
     """The typed domain event, or None when the row is not a known, well-formed event.
 
     Only the ledger's own event topics are resolved: a forged topic never makes the auditor
-    import a module.
+    import a module. The common case converts the already parsed payload; events that need
+    upcasting go through the application's mapper.
     """
-    if logged.stored.topic not in EVENT_CLASSES:
+    cls = EVENT_CLASSES.get(raw.topic)
+    if cls is None:
         return None
+    record = record or record_of(raw, eventlog)
+    if not record.readable:
+        return None
+    assert record.payload is not None
+    if "class_version" in record.payload or getattr(cls, "class_version", 1) != 1:
+        try:
+            return eventlog.mapper.to_domain_event(raw.stored())
+        except (MapperDeserialisationError, AttributeError, ValueError):
+            # AttributeError: a tampered class_version names an upcaster that does not exist.
+            return None
+    state = dict(record.payload)
+    state["prev_hash"] = record.prev_hash
+    state["hash"] = record.hash
+    state["originator_version"] = raw.version
     try:
-        return eventlog.decode(logged)
-    except (MapperDeserialisationError, AttributeError):
-        # AttributeError: a tampered class_version names an upcaster that does not exist.
+        state["originator_id"] = UUID(record.stream)
+        return msgspec.convert(state, cls)
+    except (msgspec.ValidationError, ValueError):
         return None
+
+
+def _fetch(cursor: Cursor, sql: str, params: Sequence[Any]) -> list[RawEvent]:
+    if isinstance(cursor, psycopg.Cursor):
+        cursor.execute(sql, params, binary=True)  # bytea as raw bytes: no hex round trip
+    else:
+        cursor.execute(sql, params)
+    return [RawEvent(*row) for row in cursor.fetchall()]
+
+
+def _select(eventlog: EventLog) -> str:
+    stream = "originator_id::text" if eventlog.is_postgres else "originator_id"
+    return (
+        f"SELECT {eventlog.position_column}, {stream}, originator_version, topic, state "
+        f"FROM {eventlog.table}"
+    )
+
+
+def read_events(
+    cursor: Cursor, eventlog: EventLog, after: int, limit: int, upto: int | None = None
+) -> list[RawEvent]:
+    """Up to `limit` raw events after position `after` (and not past `upto`), in order."""
+    pos = eventlog.position_column
+    sql = f"{_select(eventlog)} WHERE {pos} > %s"
+    params: list[Any] = [after]
+    if upto is not None:
+        sql += f" AND {pos} <= %s"
+        params.append(upto)
+    return _fetch(cursor, f"{sql} ORDER BY {pos} LIMIT %s", [*params, limit])
 
 
 def read_stream(
     cursor: Cursor, eventlog: EventLog, stream: UUID, upto_version: int | None = None
-) -> list[LoggedEvent]:
-    """One stream's stored events in version order (up to a version)."""
-    sql = (
-        f"SELECT {eventlog.position_column}, originator_id, originator_version, topic, state "
-        f"FROM {eventlog.table} WHERE originator_id = %s"
-    )
+) -> list[RawEvent]:
+    """One stream's raw events in version order (up to a version)."""
+    sql = f"{_select(eventlog)} WHERE originator_id = %s"
     # The library's SQLite recorder stores stream ids as 32 hex digits.
     params: list[Any] = [stream if eventlog.is_postgres else stream.hex]
     if upto_version is not None:
         sql += " AND originator_version <= %s"
         params.append(upto_version)
-    cursor.execute(sql + " ORDER BY originator_version", params)
-    return [
-        LoggedEvent(
-            position=row[0],
-            stored=StoredEvent(
-                originator_id=as_uuid(row[1]),
-                originator_version=row[2],
-                topic=row[3],
-                state=bytes(row[4]),
-            ),
-        )
-        for row in cursor.fetchall()
-    ]
+    return _fetch(cursor, f"{sql} ORDER BY originator_version", params)
 
 
 # --- the checkpoint digest -------------------------------------------------------------------
@@ -391,14 +437,14 @@ class Audit:
                 cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
             yield cursor
 
-    def batches(self, cursor: Cursor, upto: int, after: int = 0) -> Iterator[list[LoggedEvent]]:
+    def batches(self, cursor: Cursor, upto: int, after: int = 0) -> Iterator[list[RawEvent]]:
         """The raw log in position order, `batch_size` rows per query, up to `upto`."""
         while after < upto:
-            logged = self.eventlog.read(cursor, after, self.batch_size, upto=upto)
-            if not logged:
+            rows = read_events(cursor, self.eventlog, after, self.batch_size, upto)
+            if not rows:
                 return
-            yield logged
-            after = logged[-1].position
+            yield rows
+            after = rows[-1].position
 
     # -- export ---------------------------------------------------------------------------
 
@@ -414,16 +460,16 @@ class Audit:
         writer = csv.writer(text) if text is not None else None
         if writer is not None:
             writer.writerow(EXPORT_COLUMNS)
-        encoder = msgspec.json.Encoder()
+        encoder = msgspec.json.Encoder()  # an EventRecord encodes as one export object
         done = position = 0
         try:
             with self.snapshot() as cursor:
                 head = self.eventlog.max_position(cursor)
                 total = self.eventlog.count(cursor)
-                for logged in self.batches(cursor, head):
-                    records = [record_of(item, self.eventlog) for item in logged]
+                for rows in self.batches(cursor, head):
+                    records = [record_of(row, self.eventlog) for row in rows]
                     if writer is None:
-                        out.write(b"".join(encoder.encode(r.to_json()) + b"\n" for r in records))
+                        out.write(encoder.encode_lines(records))
                     else:
                         writer.writerows(map(csv_row, records))
                     done += len(records)
@@ -444,11 +490,11 @@ class Audit:
         with self.snapshot() as cursor:
             head = self.eventlog.max_position(cursor)
             total = self.eventlog.count(cursor)
-            for logged in self.batches(cursor, head):
-                for item in logged:
-                    last = record_of(item, self.eventlog)
+            for rows in self.batches(cursor, head):
+                for row in rows:
+                    last = record_of(row, self.eventlog)
                     digest = digest_step(digest, last.position, last.hash or "")
-                events += len(logged)
+                events += len(rows)
                 if on_progress is not None:
                     on_progress(events, total)
         return Checkpoint(
@@ -476,9 +522,9 @@ class Audit:
             total = self.eventlog.count(cursor)
             report.projected_position = self._projected_position(cursor)
             walk = _LogWalk(report, self.eventlog, checkpoint)
-            for logged in self.batches(cursor, report.head):
-                for item in logged:
-                    walk.visit(item)
+            for rows in self.batches(cursor, report.head):
+                for row in rows:
+                    walk.visit(row)
                 if on_progress is not None:
                     on_progress(report.events, total)
             walk.finish()
@@ -509,7 +555,7 @@ class Audit:
         for stream, snapshots in by_stream.items():
             if str(stream) in walk.flagged:
                 continue  # the stream's own findings already explain any difference
-            tip = walk.tips.get(stream)
+            tip = walk.tips.get(str(stream))
             events = read_stream(cursor, self.eventlog, stream, snapshots[-1].originator_version)
             replayed = _replay(events, self.eventlog)
             for stored in snapshots:
@@ -601,14 +647,16 @@ class Audit:
     def _diff_row(
         report: VerifyReport, walk: _LogWalk, want: Assessment, live: tuple[Any, ...]
     ) -> None:
+        expected = row_values(want)
+        if expected == live:
+            return
         stream, version, position = walk.touched[want.id]
-        expected = _normal_row(row_values(want))
         for column, should, actual in zip(COLUMNS, expected, live, strict=True):
             if should != actual:
                 report.add(
                     Finding(
                         FindingKind.READ_TABLE_DIFFERING_ROW,
-                        f"read table has {actual!r}, the events give {should!r}",
+                        f"read table has {_show(actual)}, the events give {_show(should)}",
                         stream,
                         version,
                         position,
@@ -635,40 +683,29 @@ def csv_row(record: EventRecord) -> list[Any]:
     ]
 
 
+TIME_COLUMNS = frozenset(i for i, name in enumerate(COLUMNS) if name.endswith("_at"))
+PERCENTAGE = COLUMNS.index("percentage")
+REQUIRES_VALIDATION = COLUMNS.index("requires_validation")
+
+
 def _normal_row(row: Sequence[Any]) -> tuple[Any, ...]:
-    """A read-table row (COLUMNS order) with backend-specific types made comparable."""
-    (id_, license_id, skill, earned, total, percentage, notes, status, requires, *rest) = row
-    (assessed_by, assessed_at, validated_by, validated_at, archived_by, archived_at) = rest[:6]
-    (reason, previous, changed_at, changed_by) = rest[6:]
-    return (
-        as_uuid(id_),
-        int(license_id),
-        skill,
-        int(earned),
-        int(total),
-        round(float(percentage), 2),
-        notes,
-        status,
-        bool(requires),
-        int(assessed_by),
-        as_optional_time(assessed_at),
-        validated_by,
-        as_optional_time(validated_at),
-        archived_by,
-        as_optional_time(archived_at),
-        reason,
-        previous,
-        as_optional_time(changed_at),
-        changed_by,
-    )
+    """A read-table row (COLUMNS order) with the types row_values() gives, on either backend."""
+    values = list(row)
+    values[0] = as_uuid(values[0])
+    values[PERCENTAGE] = round(float(values[PERCENTAGE]), 2)
+    values[REQUIRES_VALIDATION] = bool(values[REQUIRES_VALIDATION])
+    for i in TIME_COLUMNS:
+        if values[i] is not None and not isinstance(values[i], datetime):
+            values[i] = as_optional_time(values[i])  # SQLite keeps RFC 3339 text
+    return tuple(values)
 
 
-def _replay(events: list[LoggedEvent], eventlog: EventLog) -> dict[int, Any]:
+def _replay(events: list[RawEvent], eventlog: EventLog) -> dict[int, Any]:
     """A clean stream's record state (as a snapshot would hold it) after each version."""
     states: dict[int, Any] = {}
     record: Any = None
-    for logged in events:
-        record = eventlog.decode(logged).mutate(record)
+    for raw in events:
+        record = decode_event(raw, eventlog).mutate(record)
         states[record.version] = SkillRecord.Snapshot.take(record).state
     return states
 
@@ -682,8 +719,8 @@ class _LogWalk:
         self.report = report
         self.eventlog = eventlog
         self.checkpoint = checkpoint
-        self.tips: dict[UUID, tuple[int, str | None]] = {}
-        self.gaps: dict[UUID, set[int]] = {}
+        self.tips: dict[str, tuple[int, str | None]] = {}
+        self.gaps: dict[str, set[int]] = {}
         self.flagged: set[str] = set()
         self.rows: dict[UUID, Assessment] = {}
         self.touched: dict[UUID, tuple[str, int, int]] = {}
@@ -698,16 +735,16 @@ class _LogWalk:
         if finding.stream is not None:
             self.flagged.add(finding.stream)
 
-    def visit(self, logged: LoggedEvent) -> None:
+    def visit(self, raw: RawEvent) -> None:
         """Check one stored event and fold it into the rebuilt projection."""
         self.report.events += 1
-        record = record_of(logged, self.eventlog)
+        record = record_of(raw, self.eventlog)
         self._check_content(record)
-        self._check_order(as_uuid(logged.stored.originator_id), record)
+        self._check_order(record)
         self._digest(record)
         if record.position == self.report.projected_position:
             self.projected_seen = True
-        event = self._decode(logged, record)
+        event = self._decode(raw, record)
         if event is not None and record.position <= self.report.projected_position:
             self._project(event, record)
 
@@ -733,8 +770,9 @@ class _LogWalk:
                 )
             )
 
-    def _check_order(self, stream: UUID, record: EventRecord) -> None:
+    def _check_order(self, record: EventRecord) -> None:
         where = (record.stream, record.version, record.position)
+        stream = record.stream
         last, last_hash = self.tips.get(stream, (0, GENESIS_HASH))
         version = record.version
         if version == last + 1:
@@ -771,8 +809,8 @@ class _LogWalk:
         if record.position == checkpoint.position:
             self.checkpoint_seen = True
 
-    def _decode(self, logged: LoggedEvent, record: EventRecord) -> Any:
-        event = decode_event(logged, self.eventlog)
+    def _decode(self, raw: RawEvent, record: EventRecord) -> Any:
+        event = decode_event(raw, self.eventlog, record)
         if event is None and record.readable:
             self.flag(
                 Finding(
@@ -811,7 +849,7 @@ class _LogWalk:
                     Finding(
                         FindingKind.DELETED_EVENT,
                         f"version {version} is missing between versions the log holds",
-                        str(stream),
+                        stream,
                         version,
                     )
                 )
@@ -853,7 +891,13 @@ class _LogWalk:
 
 def _suspect(now: int, then: int) -> str:
     if now < then:
-        return f"{then - now} events deleted"
+        return f"events deleted: {then - now}"
     if now > then:
-        return f"{now - then} events inserted"
+        return f"events inserted: {now - then}"
     return "events edited or reordered"
+
+
+def _show(value: Any) -> str:
+    if isinstance(value, datetime):
+        return format_time(value)
+    return "null" if value is None else repr(value)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import json
 import os
 import sys
@@ -30,7 +31,7 @@ audit_app = typer.Typer(
     help="Auditors: export the log, checkpoint its digest, verify chains and projection.",
     no_args_is_help=True,
 )
-err = Console(stderr=True)
+err = Console(stderr=True, soft_wrap=True)
 
 
 class Format(StrEnum):
@@ -58,6 +59,23 @@ def _auditor() -> Iterator[Audit]:
             yield Audit(services.db, services.eventlog)
         finally:
             services.close()
+
+
+@contextmanager
+def paused_gc() -> Iterator[None]:
+    """Pause the cyclic garbage collector for a batch run.
+
+    A run allocates millions of short-lived, acyclic objects (payload dicts, events, rows) that
+    reference counting frees; the collector would only rescan what verify keeps in memory,
+    costing about a fifth of verify's time for nothing.
+    """
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
 
 
 @contextmanager
@@ -103,7 +121,12 @@ def export(
     out: Annotated[Path | None, typer.Option("--out", help="File (default: stdout).")] = None,
 ) -> None:
     """Every event in position order with its hash chain, streamed in constant memory."""
-    with _auditor() as audit, _progress("exporting") as on_progress, _output(out) as stream:
+    with (
+        _auditor() as audit,
+        _progress("exporting") as on_progress,
+        _output(out) as stream,
+        paused_gc(),
+    ):
         stats = audit.export(stream, fmt.value, on_progress)
     err.print(
         f"exported {stats.events} events up to position {stats.position} in "
@@ -117,7 +140,7 @@ def checkpoint(
     out: Annotated[Path | None, typer.Option("--out", help="File (default: stdout).")] = None,
 ) -> None:
     """{position, events, digest, time} of the whole log: keep it outside the database."""
-    with _auditor() as audit, _progress("digesting") as on_progress:
+    with _auditor() as audit, _progress("digesting") as on_progress, paused_gc():
         taken = audit.checkpoint(on_progress)
     with _output(out) as stream:
         stream.write(json.dumps(taken.to_json(), indent=2).encode() + b"\n")
@@ -145,7 +168,7 @@ def verify(
 ) -> None:
     """Recompute every chain, check the checkpoint, snapshots and read table; exit 4 on findings."""
     taken = _read_checkpoint(checkpoint_file) if checkpoint_file is not None else None
-    with _auditor() as audit, _progress("verifying") as on_progress:
+    with _auditor() as audit, _progress("verifying") as on_progress, paused_gc():
         report = audit.verify(taken, on_progress)
     if as_json:
         document = {
@@ -167,10 +190,11 @@ def verify(
         if report.findings_dropped:
             print(f"… and {report.findings_dropped} more findings")
     covered = f", checkpoint at position {taken.position}" if taken else ", no checkpoint"
+    lag = f" (log head {report.head})" if report.head != report.projected_position else ""
     verdict = "clean" if report.ok else f"{len(report.findings) + report.findings_dropped} findings"
     err.print(
         f"verified {report.events} events in {report.streams} streams, "
-        f"{report.rows_compared} read-table rows at position {report.projected_position}, "
+        f"{report.rows_compared} read-table rows at position {report.projected_position}{lag}, "
         f"{report.snapshots_checked} snapshots{covered}: {verdict} "
         f"({report.seconds:.2f} s, {report.events_per_second:,.0f} events/s)",
         highlight=False,

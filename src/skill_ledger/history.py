@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from uuid import UUID
 
-from skill_ledger.audit import EventRecord, decode_event, read_stream, record_of
+from skill_ledger.audit import EventRecord, decode_event, read_events, read_stream, record_of
 from skill_ledger.database import Database
 from skill_ledger.domain import Assessment, LedgerError, NotFound, fold, record_id
 from skill_ledger.eventlog import EventLog
@@ -88,8 +88,8 @@ class History:
     def events(self, license_id: int, skill_name: str) -> list[EventRecord]:
         """The pair's full history in version order: who did what, when, with which hash."""
         with self.db.transaction(write=False) as cursor:
-            logged = read_stream(cursor, self.eventlog, record_id(license_id, skill_name))
-        return [record_of(item, self.eventlog) for item in logged]
+            rows = read_stream(cursor, self.eventlog, record_id(license_id, skill_name))
+        return [record_of(row, self.eventlog) for row in rows]
 
     def state(
         self,
@@ -113,18 +113,18 @@ class History:
             raise InvalidQuery("as_of", "must carry a UTC offset (Z or ±hh:mm)")
         stream = record_id(license_id, skill_name)
         with self.db.transaction(write=False) as cursor:
-            logged = read_stream(cursor, self.eventlog, stream)
-        last = logged[-1].stored.originator_version if logged else 0
+            stored = read_stream(cursor, self.eventlog, stream)
+        last = stored[-1].version if stored else 0
         if version is not None and version > last:
             raise VersionNotFound(stream, version, last)
         rows: dict[UUID, Assessment] = {}
         reached = 0
-        for item in logged:
-            if version is not None and item.stored.originator_version > version:
+        for raw in stored:
+            if version is not None and raw.version > version:
                 break
-            event = decode_event(item, self.eventlog)
+            event = decode_event(raw, self.eventlog)
             if event is None:
-                raise UnreadableHistory(f"Stream {stream} version {item.stored.originator_version}")
+                raise UnreadableHistory(f"Stream {stream} version {raw.version} cannot be read")
             if as_of is not None and event.timestamp > as_of:
                 break
             try:
@@ -150,10 +150,10 @@ class History:
         if not 1 <= limit <= MAX_FEED_LIMIT:
             raise InvalidQuery("limit", f"must be between 1 and {MAX_FEED_LIMIT}")
         with self.db.transaction(write=False) as cursor:
-            logged = self.eventlog.read(cursor, after, limit + 1)
-        page = [record_of(item, self.eventlog) for item in logged[:limit]]
+            rows = read_events(cursor, self.eventlog, after, limit + 1)
+        page = [record_of(row, self.eventlog) for row in rows[:limit]]
         return FeedPage(
             events=page,
             next_after=page[-1].position if page else after,
-            has_more=len(logged) > limit,
+            has_more=len(rows) > limit,
         )

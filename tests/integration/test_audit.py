@@ -480,8 +480,8 @@ def replay(story: Story, stream: UUID, version: int) -> dict[UUID, Assessment]:
     """The oracle: decode the stored events up to a version and fold them."""
     eventlog = story.services.eventlog
     with story.services.db.transaction(write=False) as cursor:
-        logged = read_stream(cursor, eventlog, stream, version)
-    return fold({}, (decode_event(item, eventlog) for item in logged))
+        rows = read_stream(cursor, eventlog, stream, version)
+    return fold({}, (decode_event(row, eventlog) for row in rows))
 
 
 def test_time_travel_by_version_matches_a_replay_at_that_version(story: Story) -> None:
