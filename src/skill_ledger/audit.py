@@ -11,7 +11,7 @@ import hashlib
 import io
 import time
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -580,14 +580,19 @@ class Audit:
         if stored.topic == SNAPSHOT_TOPIC:
             try:
                 snapshot = self.eventlog.mapper.to_domain_event(stored)
-            except MapperDeserialisationError:
+            except (MapperDeserialisationError, AttributeError):
                 snapshot = None
-        if snapshot is None:
+        expected = replayed.get(version)
+        if snapshot is None or expected is None:
             report.add(
-                Finding(FindingKind.SNAPSHOT_DRIFT, "the snapshot cannot be read", stream, version)
+                Finding(
+                    FindingKind.SNAPSHOT_DRIFT,
+                    "the snapshot cannot be read, or names a version the stream never had",
+                    stream,
+                    version,
+                )
             )
             return
-        expected = replayed[version]
         for name in SNAPSHOT_FIELDS:
             if getattr(snapshot.state, name) != getattr(expected, name):
                 report.add(
@@ -691,7 +696,8 @@ REQUIRES_VALIDATION = COLUMNS.index("requires_validation")
 def _normal_row(row: Sequence[Any]) -> tuple[Any, ...]:
     """A read-table row (COLUMNS order) with the types row_values() gives, on either backend."""
     values = list(row)
-    values[0] = as_uuid(values[0])
+    with suppress(ValueError):  # a forged SQLite row may hold any text; it stays as it is
+        values[0] = as_uuid(values[0])
     values[PERCENTAGE] = round(float(values[PERCENTAGE]), 2)
     values[REQUIRES_VALIDATION] = bool(values[REQUIRES_VALIDATION])
     for i in TIME_COLUMNS:

@@ -56,7 +56,7 @@ def _auditor() -> Iterator[Audit]:
     with friendly_errors(settings):
         services = open_services(settings)
         try:
-            yield Audit(services.db, services.eventlog)
+            yield Audit(services.db, services.eventlog, projection=services.projector.name)
         finally:
             services.close()
 

@@ -8,6 +8,7 @@ import io
 import itertools
 import json
 import re
+import sqlite3
 import subprocess
 import sys
 from collections.abc import Callable
@@ -403,6 +404,26 @@ def test_unreadable_events_are_named_not_fatal(pg_story: Story) -> None:
     assert named(report, FindingKind.EDITED_PAYLOAD, pg_story.passing, 1)  # the type is hashed
     assert named(report, FindingKind.UNREADABLE_EVENT, pg_story.passing, 1)
     assert named(report, FindingKind.REPLAY_FAILED, pg_story.passing, 2)
+
+
+def test_tampering_in_sqlite_is_named_too(
+    sqlite_url: DatabaseURL, open_services: Callable[..., Services]
+) -> None:
+    story = tell_story(open_services(sqlite_url))
+    with sqlite3.connect(sqlite_url.path) as conn:
+        conn.execute(
+            "UPDATE stored_events SET state = CAST(replace(CAST(state AS TEXT), "
+            "'\"points_earned\":8', '\"points_earned\":10') AS BLOB) "
+            "WHERE originator_id = ? AND originator_version = 1",
+            (story.control.hex,),
+        )
+        conn.execute(
+            "DELETE FROM stored_events WHERE originator_id = ? AND originator_version = 2",
+            (story.passing.hex,),
+        )
+    report = story.verify()
+    assert named(report, FindingKind.EDITED_PAYLOAD, story.control, 1)
+    assert named(report, FindingKind.DELETED_EVENT, story.passing, 2)
 
 
 # --- the stand-alone verifier from docs/audit.md ----------------------------------------------
