@@ -108,7 +108,11 @@ def _output(path: Path | None) -> Iterator[IO[bytes]]:
         return
     partial = path.with_name(path.name + ".partial")
     try:
-        with partial.open("wb") as stream:
+        stream = partial.open("wb")
+    except OSError as e:
+        _fail(f"cannot write {path}: {e.strerror or e}", 2)
+    try:
+        with stream:
             yield stream
         os.replace(partial, path)
     finally:

@@ -609,13 +609,16 @@ def test_cli_exports_checkpoints_and_verifies_then_exits_4_on_tampering(
     assert json.loads(as_json.stdout)["ok"] is False
 
 
-def test_cli_refuses_a_file_that_is_not_a_checkpoint(pg_story: Story, tmp_path: Path) -> None:
+def test_cli_fails_cleanly_on_files_it_cannot_use(pg_story: Story, tmp_path: Path) -> None:
     bogus = tmp_path / "bogus.json"
     bogus.write_text('{"position": "x"}')
-    result = CliRunner().invoke(
-        app,
-        ["audit", "verify", "--checkpoint", str(bogus)],
-        env={"LEDGER_DATABASE_URL": pg_story.services.db.url.url()},
+    env = {"LEDGER_DATABASE_URL": pg_story.services.db.url.url()}
+    runner = CliRunner()
+    refused = runner.invoke(app, ["audit", "verify", "--checkpoint", str(bogus)], env=env)
+    unwritable = runner.invoke(
+        app, ["audit", "export", "--out", str(tmp_path / "missing" / "x.jsonl")], env=env
     )
-    assert result.exit_code == 2
-    assert "not a ledger checkpoint" in " ".join(result.stderr.split())
+    assert refused.exit_code == 2
+    assert "not a ledger checkpoint" in " ".join(refused.stderr.split())
+    assert unwritable.exit_code == 2
+    assert "cannot write" in unwritable.stderr
