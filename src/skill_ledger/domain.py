@@ -155,7 +155,7 @@ def _plain(value: object) -> object:
     return value
 
 
-HASH_EXCLUDED = frozenset({"originator_id", "originator_version", "prev_hash", "hash"})
+HASH_EXCLUDED = frozenset({"prev_hash", "hash"})
 
 
 def event_payload(event: object) -> dict[str, Any]:

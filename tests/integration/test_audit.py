@@ -33,7 +33,15 @@ from skill_ledger.audit import (
 )
 from skill_ledger.cli import app
 from skill_ledger.cli_audit import EXIT_FINDINGS
-from skill_ledger.domain import GENESIS_HASH, Assessment, Status, chain_hash, fold, record_id
+from skill_ledger.domain import (
+    GENESIS_HASH,
+    Assessment,
+    Status,
+    canonical_json,
+    chain_hash,
+    fold,
+    record_id,
+)
 from skill_ledger.history import History, InvalidQuery, VersionNotFound, parse_as_of
 from skill_ledger.services import Services
 from skill_ledger.settings import DatabaseURL
@@ -208,7 +216,7 @@ def test_csv_export_carries_the_same_events_as_jsonl(story: Story) -> None:
     rows = list(csv.DictReader(io.StringIO(table.getvalue().decode())))
     events = export_jsonl(story)
     assert [int(r["position"]) for r in rows] == [e["position"] for e in events]
-    assert [json.loads(r["payload"]) for r in rows] == [e["payload"] for e in events]
+    assert [r["payload"] for r in rows] == [canonical_json(e["payload"]).decode() for e in events]
     assert [r["hash"] for r in rows] == [e["hash"] for e in events]
     assert [r["actor"] for r in rows] == [str(e["actor"]) for e in events]
 

@@ -4,7 +4,13 @@ from __future__ import annotations
 
 import pytest
 
-from skill_ledger.audit import Checkpoint, CheckpointInvalid, digest_step, event_type
+from skill_ledger.audit import (
+    Checkpoint,
+    CheckpointInvalid,
+    EventRecord,
+    digest_step,
+    event_type,
+)
 from skill_ledger.domain import GENESIS_HASH, canonical_json, chain_hash, record_id
 
 STREAM = "2e418b3b-1b52-5520-9695-036feb59b776"
@@ -43,6 +49,26 @@ def test_every_stored_key_but_the_hashes_is_covered_class_version_included() -> 
     assert chain_hash(STREAM, 2, "Assessed", PAYLOAD, GENESIS_HASH) != HASH
     assert chain_hash(STREAM, 1, "Validated", PAYLOAD, GENESIS_HASH) != HASH
     assert chain_hash(STREAM, 1, "Assessed", PAYLOAD, "1" * 64) != HASH
+    assert (
+        chain_hash(STREAM, 1, "Assessed", {**PAYLOAD, "originator_id": STREAM}, GENESIS_HASH)
+        != HASH
+    )
+
+
+def record(payload: dict[str, object], digest: str = HASH) -> EventRecord:
+    return EventRecord(
+        1, STREAM, 1, "Assessed", None, 3, "instructor", payload, GENESIS_HASH, digest
+    )
+
+
+def test_a_record_verifies_exactly_when_its_content_hashes_to_its_hash() -> None:
+    assert record(PAYLOAD).hash_verifies()
+    assert not record({**PAYLOAD, "points_earned": 8}).hash_verifies()
+    assert not record(PAYLOAD, digest="0" * 64).hash_verifies()
+    # Where msgspec writes other bytes (1e+16 vs 1e16), the canonical encoding decides.
+    forged = {**PAYLOAD, "weight": 1e16}
+    digest = chain_hash(STREAM, 1, "Assessed", forged, GENESIS_HASH)
+    assert record(forged, digest).hash_verifies()
 
 
 def test_the_event_type_is_the_last_part_of_the_topic() -> None:
