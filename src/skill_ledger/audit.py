@@ -215,16 +215,16 @@ def decode_event(raw: RawEvent, eventlog: EventLog, record: EventRecord | None =
     if cls is None:
         return None
     record = record or record_of(raw, eventlog)
-    if not record.readable:
+    payload = record.payload
+    if payload is None or not record.readable:
         return None
-    assert record.payload is not None
-    if "class_version" in record.payload or getattr(cls, "class_version", 1) != 1:
+    if "class_version" in payload or getattr(cls, "class_version", 1) != 1:
         try:
             return eventlog.mapper.to_domain_event(raw.stored())
         except (MapperDeserialisationError, AttributeError, ValueError):
             # AttributeError: a tampered class_version names an upcaster that does not exist.
             return None
-    state = dict(record.payload)
+    state = dict(payload)
     state["prev_hash"] = record.prev_hash
     state["hash"] = record.hash
     state["originator_version"] = raw.version
@@ -282,7 +282,7 @@ def read_stream(
 
 def digest_step(digest: str, position: int, event_hash: str) -> str:
     """d_n = SHA-256(d_{n-1} ":" position ":" hash_n), hex; d_0 is 64 zeros (docs/audit.md)."""
-    return hashlib.sha256(f"{digest}:{position}:{event_hash}".encode("ascii")).hexdigest()
+    return hashlib.sha256(f"{digest}:{position}:{event_hash}".encode()).hexdigest()
 
 
 @dataclass(frozen=True, slots=True)
