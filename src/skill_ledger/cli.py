@@ -22,8 +22,8 @@ from rich.table import Table
 from skill_ledger import schema
 from skill_ledger.accounts import AccountError
 from skill_ledger.api.app import PROJECTOR_ENV, check_secret
-from skill_ledger.cli_report import report as report_command
 from skill_ledger.cli_audit import audit_app
+from skill_ledger.cli_report import report as report_command
 from skill_ledger.database import DatabaseUnavailable
 from skill_ledger.demo import seed_demo
 from skill_ledger.logs import configure_logging
