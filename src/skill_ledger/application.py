@@ -415,25 +415,14 @@ class Ledger(Application[UUID]):
     def _log_transitions(record: SkillRecord, events: list[Any]) -> None:
         for event in events:
             if isinstance(event, SkillRecord.Assessed):
-                before, after, actor, reason = (
-                    Status.NOT_ASSESSED,
-                    Status.ASSESSED,
-                    event.assessed_by,
-                    "",
-                )
+                before, after, actor = Status.NOT_ASSESSED, Status.ASSESSED, event.assessed_by
             elif isinstance(event, SkillRecord.Validated):
-                before, after, actor, reason = (
-                    Status.ASSESSED,
-                    Status.VALIDATED,
-                    event.validated_by,
-                    "",
-                )
-            elif isinstance(event, SkillRecord.Archived):
+                before, after, actor = Status.ASSESSED, Status.VALIDATED, event.validated_by
+            else:
                 previous = record.last_archived
                 before = previous.previous_status if previous else Status.ASSESSED
-                after, actor, reason = Status.ARCHIVED, event.archived_by, event.reason
-            else:
-                continue
+                after, actor = Status.ARCHIVED, event.archived_by
+            reason = getattr(event, "reason", "")
             suffix = f" ({reason})" if reason else ""
             log.info(
                 f"✅ STATE TRANSITION: Assessment {event.assessment_id}: "
