@@ -12,6 +12,8 @@ from typing import Any
 
 import psycopg
 import pytest
+from alembic.config import Config
+from alembic.script import ScriptDirectory
 from argon2 import PasswordHasher
 
 from skill_ledger import schema
@@ -103,6 +105,34 @@ def database_url(request: pytest.FixtureRequest) -> DatabaseURL:
     fixture = "sqlite_url" if request.param == "sqlite" else "postgres_url"
     url: DatabaseURL = request.getfixturevalue(fixture)
     return url
+
+
+@pytest.fixture
+def empty_postgres_url(postgres_template: str) -> Iterator[DatabaseURL]:
+    """An empty PostgreSQL database, not migrated (not cloned from the template)."""
+    name = f"ledger_e_{uuid.uuid4().hex[:12]}"
+    url = create_database(name)
+    yield url
+    drop_database(name)
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def empty_database_url(request: pytest.FixtureRequest, tmp_path: Path) -> DatabaseURL:
+    """An empty, not migrated database of each backend (SQLite: a file not yet created)."""
+    if request.param == "sqlite":
+        return DatabaseURL(backend="sqlite", path=str(tmp_path / "empty.db"))
+    url: DatabaseURL = request.getfixturevalue("empty_postgres_url")
+    return url
+
+
+def revision_below(revision: str) -> str:
+    """The revision a `downgrade -1` from `revision` lands on (migrations keep being added)."""
+    config = Config()
+    config.set_main_option("script_location", str(schema.migrations_dir()))
+    found = ScriptDirectory.from_config(config).get_revision(revision)
+    assert found is not None
+    assert isinstance(found.down_revision, str)
+    return found.down_revision
 
 
 def test_settings(url: DatabaseURL, **overrides: Any) -> Settings:

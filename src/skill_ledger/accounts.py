@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import sqlite3
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -21,6 +22,7 @@ MAX_EMAIL_LENGTH = 254
 MAX_NAME_LENGTH = 200
 MIN_PASSWORD_LENGTH = 8
 USER_COLUMNS = "id, email, name, role, active, created_at"
+RECENT_USERS = 10_000
 
 
 class AccountError(Exception):
@@ -96,15 +98,16 @@ class Accounts:
         self.db = db
         self.hasher = hasher or default_hasher()
         self._dummy_hash: str | None = None
+        self._recent: dict[int, tuple[float, User | None]] = {}
 
     def add_user(self, email: str, name: str, role: Role | str, password: str) -> User:
         """Create a user; DuplicateEmail or InvalidAccount on bad input."""
         email = email.strip()
         name = name.strip()
         role = parse_role(role) if isinstance(role, str) else role
-        if not EMAIL.match(email) or len(email) > MAX_EMAIL_LENGTH:
+        if not EMAIL.match(email) or len(email) > MAX_EMAIL_LENGTH or "\x00" in email:
             raise InvalidAccount("email", f"not a valid address: {email!r}")
-        if not name or len(name) > MAX_NAME_LENGTH:
+        if not name or len(name) > MAX_NAME_LENGTH or "\x00" in name:
             raise InvalidAccount("name", f"must be 1 to {MAX_NAME_LENGTH} characters")
         if len(password) < MIN_PASSWORD_LENGTH:
             raise InvalidAccount("password", f"must be at least {MIN_PASSWORD_LENGTH} characters")
@@ -157,6 +160,22 @@ class Accounts:
             row = cursor.fetchone()
         return _user(row) if row else None
 
+    def recently_seen(self, user_id: int, max_age: float) -> tuple[bool, User | None]:
+        """(True, the active user or None) when looked up less than max_age seconds ago."""
+        hit = self._recent.get(user_id)
+        if hit is not None and time.monotonic() - hit[0] < max_age:
+            return True, hit[1]
+        return False, None
+
+    def active_user(self, user_id: int) -> User | None:
+        """The user while the account is active (remembered for recently_seen)."""
+        user = self.get_user(user_id)
+        active = user if user is not None and user.active else None
+        if len(self._recent) >= RECENT_USERS:
+            self._recent.clear()
+        self._recent[user_id] = (time.monotonic(), active)
+        return active
+
     def find_user(self, email: str) -> User | None:
         """A user by email (case-insensitive)."""
         with self.db.transaction(write=False) as cursor:
@@ -172,6 +191,7 @@ class Accounts:
             cursor.execute("UPDATE users SET active = %s WHERE id = %s", (active, user_id))
             if cursor.rowcount == 0:
                 raise UserNotFound(f"with id {user_id}")
+        self._recent.pop(user_id, None)
 
     def add_license(self, holder_email: str) -> int:
         """Create a license held by the user with this email; returns its id."""

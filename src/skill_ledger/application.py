@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import random
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, Protocol
 from uuid import UUID, uuid4
@@ -12,27 +13,34 @@ from uuid import UUID, uuid4
 import structlog
 from eventsourcing.application import AggregateNotFoundError, Application
 from eventsourcing.persistence import IntegrityError, Mapper, Transcoder
+from eventsourcing.persistence import InterfaceError as StoreInterfaceError
+from eventsourcing.persistence import OperationalError as StoreOperationalError
 from eventsourcing.utils import Environment, EnvType
 
+from skill_ledger.database import Breaker, DatabaseUnavailable
 from skill_ledger.domain import (
     Actor,
     Assessment,
     AssessmentNotFound,
     ConcurrencyConflict,
+    LedgerError,
     LicenseNotFound,
     Outcome,
+    Role,
     SkillRecord,
     Status,
     UnknownSkill,
     check_points,
     record_id,
 )
+from skill_ledger.groupcommit import GroupCommitter, StreamLocks
 from skill_ledger.settings import Settings
 from skill_ledger.transcoder import MsgspecTranscoder, TypedMapper
 
 log = structlog.get_logger("skill_ledger.application")
 
 APPLICATION_NAME = "ledger"
+KNOWN_CACHE_SIZE = 100_000
 
 
 class Directory(Protocol):
@@ -41,11 +49,43 @@ class Directory(Protocol):
     def license_exists(self, license_id: int) -> bool:
         """True when the license exists."""
 
-    def assessments_made_by(self, user_id: int) -> int:
-        """How many assessments this user has made so far."""
+    def assessments_made_by(self, user_id: int, at_most: int) -> int:
+        """How many assessments this user has made so far, counting no further than at_most."""
 
     def locate(self, assessment_id: UUID) -> tuple[int, str] | None:
         """The (license, skill) pair an assessment belongs to, or None."""
+
+
+class CommandObserver(Protocol):
+    """Told what commands do (metrics); the ledger works without one."""
+
+    def completed(self, command: str, outcome: str, seconds: float) -> None:
+        """A command finished."""
+
+    def conflicted(self, command: str) -> None:
+        """A command lost a race and decides again."""
+
+    def rejected(self, command: str, reason: str) -> None:
+        """A command was refused with a named error."""
+
+    def committed(self, commands: int) -> None:
+        """One event-store transaction carried this many commands."""
+
+
+class NullObserver:
+    """Observes nothing."""
+
+    def completed(self, command: str, outcome: str, seconds: float) -> None:
+        """Ignore."""
+
+    def conflicted(self, command: str) -> None:
+        """Ignore."""
+
+    def rejected(self, command: str, reason: str) -> None:
+        """Ignore."""
+
+    def committed(self, commands: int) -> None:
+        """Ignore."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,7 +121,7 @@ def eventsourcing_env(settings: Settings) -> dict[str, str]:
     if url.is_postgres:
         env.update(
             {
-                "PERSISTENCE_MODULE": "eventsourcing.postgres",
+                "PERSISTENCE_MODULE": "skill_ledger.store:LedgerPostgresFactory",
                 "POSTGRES_DBNAME": url.dbname,
                 "POSTGRES_HOST": url.host,
                 "POSTGRES_PORT": str(url.port),
@@ -90,7 +130,9 @@ def eventsourcing_env(settings: Settings) -> dict[str, str]:
                 "POSTGRES_POOL_SIZE": str(settings.pool_size),
                 "POSTGRES_MAX_OVERFLOW": "0",
                 "POSTGRES_CONNECT_TIMEOUT": "5",
-                "POSTGRES_PRE_PING": "y",
+                # No pre-ping round trip per checkout: a broken connection fails its statement,
+                # the pool discards it, and the recorder's own retry takes a fresh one.
+                "POSTGRES_PRE_PING": "n",
                 # Never y: it drops the table lock that keeps commit order = notification order.
                 "POSTGRES_ENABLE_DB_FUNCTIONS": "n",
             }
@@ -111,13 +153,19 @@ class Ledger(Application[UUID]):
 
     name = APPLICATION_NAME
 
-    def __init__(self, settings: Settings, directory: Directory) -> None:
+    def __init__(
+        self, settings: Settings, directory: Directory, observer: CommandObserver | None = None
+    ) -> None:
         self.settings = settings
         self.directory = directory
-        # The library reads this per instance, so the interval can come from settings.
-        self.snapshotting_intervals = {SkillRecord: settings.snapshot_interval}  # type: ignore[misc]
+        self.observer: CommandObserver = observer or NullObserver()
+        self.breaker: Breaker | None = None
         self._skills = frozenset(settings.skills)
+        self._known_licenses: set[int] = set()
+        self._experienced: set[int] = set()
         super().__init__(env=eventsourcing_env(settings))
+        self._stream_locks = StreamLocks()
+        self._committer = GroupCommitter(self.events.put, on_commit=self.observer.committed)
 
     def construct_env(self, name: str, env: EnvType | None = None) -> Environment:
         """Only our settings configure the store: stray POSTGRES_* variables are ignored."""
@@ -143,12 +191,24 @@ class Ledger(Application[UUID]):
         notes: str = "",
     ) -> CommandResult:
         """Grade a skill on a license: created, replaced or identical."""
+        with self._observed("assess"):
+            return self._assess(actor, license_id, skill_name, points_earned, points_total, notes)
+
+    def _assess(
+        self,
+        actor: Actor,
+        license_id: int,
+        skill_name: str,
+        points_earned: int,
+        points_total: int,
+        notes: str,
+    ) -> CommandResult:
         SkillRecord.check_may_assess(actor)
         check_points(points_earned, points_total, notes)
         self.check_skill(skill_name)
         self.check_license(license_id)
-        prior = self.directory.assessments_made_by(actor.user_id)
         policy = self.settings.policy
+        prior = self.prior_assessments(actor)
 
         def decide(record: SkillRecord) -> tuple[Outcome, UUID]:
             replaced = record.active
@@ -183,23 +243,46 @@ class Ledger(Application[UUID]):
 
     def validate(self, actor: Actor, assessment_id: UUID) -> CommandResult:
         """An admin confirms an assessment someone else made."""
-        license_id, skill_name = self.locate(assessment_id)
-        return self._execute(
-            "validate",
-            license_id,
-            skill_name,
-            lambda record: (record.validate(actor, assessment_id), assessment_id),
-        )
+        with self._observed("validate"):
+            license_id, skill_name = self.locate(assessment_id)
+            return self._execute(
+                "validate",
+                license_id,
+                skill_name,
+                lambda record: (record.validate(actor, assessment_id), assessment_id),
+            )
 
     def archive(self, actor: Actor, assessment_id: UUID, reason: str) -> CommandResult:
         """Take an assessment out of the active set, with a reason."""
-        license_id, skill_name = self.locate(assessment_id)
-        return self._execute(
-            "archive",
-            license_id,
-            skill_name,
-            lambda record: (record.archive(actor, assessment_id, reason), assessment_id),
-        )
+        with self._observed("archive"):
+            license_id, skill_name = self.locate(assessment_id)
+            return self._execute(
+                "archive",
+                license_id,
+                skill_name,
+                lambda record: (record.archive(actor, assessment_id, reason), assessment_id),
+            )
+
+    @contextmanager
+    def _observed(self, command: str) -> Iterator[None]:
+        if self.breaker is not None:
+            self.breaker.check()
+        try:
+            yield
+        except LedgerError as e:
+            self.observer.rejected(command, type(e).__name__)
+            raise
+        except (StoreOperationalError, StoreInterfaceError) as e:
+            if self.breaker is not None:
+                self.breaker.failed()
+            raise DatabaseUnavailable(str(e)) from e
+
+    def discard_broken_connections(self) -> None:
+        """After the database came back: drop the store's pooled connections it closed."""
+        datastore = getattr(self.factory, "datastore", None)
+        pool = getattr(datastore, "pool", None)
+        if pool is not None and hasattr(pool, "check"):
+            pool.check()
 
     # -- queries on the write side ---------------------------------------------------------
 
@@ -226,9 +309,26 @@ class Ledger(Application[UUID]):
             raise UnknownSkill(skill_name)
 
     def check_license(self, license_id: int) -> None:
-        """LicenseNotFound unless the license exists."""
+        """LicenseNotFound unless the license exists (licenses are never deleted: cache hits)."""
+        if license_id in self._known_licenses:
+            return
         if not self.directory.license_exists(license_id):
             raise LicenseNotFound(license_id)
+        if len(self._known_licenses) >= KNOWN_CACHE_SIZE:
+            self._known_licenses.clear()
+        self._known_licenses.add(license_id)
+
+    def prior_assessments(self, actor: Actor) -> int:
+        """The actor's assessments so far, as far as the policy cares (the count only grows)."""
+        threshold = self.settings.policy.new_instructor_assessments
+        if actor.role is Role.ADMIN or actor.user_id in self._experienced:
+            return threshold
+        prior = self.directory.assessments_made_by(actor.user_id, at_most=threshold)
+        if prior >= threshold:
+            if len(self._experienced) >= KNOWN_CACHE_SIZE:
+                self._experienced.clear()
+            self._experienced.add(actor.user_id)
+        return prior
 
     # -- the retry loop ---------------------------------------------------------------------
 
@@ -242,39 +342,56 @@ class Ledger(Application[UUID]):
         started = time.perf_counter()
         stream = record_id(license_id, skill_name)
         attempts = self.settings.command_retries
-        for attempt in range(1, attempts + 1):
-            record = self.record(license_id, skill_name)
-            outcome, assessment_id = decide(record)
-            pending = list(record.pending_events)
-            if not pending:
+        with self._stream_locks.hold(stream):
+            for attempt in range(1, attempts + 1):
+                record = self.record(license_id, skill_name)
+                outcome, assessment_id = decide(record)
+                pending = list(record.collect_events())
+                if not pending:
+                    result = CommandResult(
+                        outcome,
+                        assessment_id,
+                        record.find(assessment_id),
+                        None,
+                        license_id,
+                        skill_name,
+                    )
+                    break
+                try:
+                    recordings = self._committer.put(pending)
+                except IntegrityError:
+                    self.observer.conflicted(command)
+                    log.info(
+                        "🔒 CONCURRENT CREATION DETECTED: another writer saved this stream first, "
+                        "deciding again",
+                        stream=str(stream),
+                        command=command,
+                        attempt=attempt,
+                    )
+                    # Full jitter, growing: other processes' writers to this stream spread out.
+                    time.sleep(random.uniform(0, min(0.5, 0.004 * 2**attempt)))  # noqa: S311
+                    continue
+                self._log_transitions(record, pending)
+                self._maybe_snapshot(record, pending)
                 result = CommandResult(
-                    outcome, assessment_id, record.find(assessment_id), None, license_id, skill_name
+                    outcome,
+                    assessment_id,
+                    record.find(assessment_id),
+                    recordings[-1].notification.id if recordings else None,
+                    license_id,
+                    skill_name,
                 )
                 break
-            try:
-                recordings = self.save(record)
-            except IntegrityError:
-                log.info(
-                    "🔒 CONCURRENT CREATION DETECTED: another writer saved this stream first, "
-                    "deciding again",
-                    stream=str(stream),
-                    command=command,
-                    attempt=attempt,
+            else:
+                log.warning(
+                    "command_gave_up", command=command, stream=str(stream), attempts=attempts
                 )
-                time.sleep(random.uniform(0, min(0.05, 0.002 * 2**attempt)))  # noqa: S311
-                continue
-            self._log_transitions(record, pending)
-            position = recordings[-1].notification.id if recordings else None
-            result = CommandResult(
-                outcome, assessment_id, record.find(assessment_id), position, license_id, skill_name
-            )
-            break
-        else:
-            log.warning("command_gave_up", command=command, stream=str(stream), attempts=attempts)
-            raise ConcurrencyConflict(
-                f"{command} on license {license_id} skill {skill_name}: "
-                f"other writers won {attempts} times, try again"
-            )
+                raise ConcurrencyConflict(
+                    f"{command} on license {license_id} skill {skill_name}: "
+                    f"other writers won {attempts} times, try again"
+                )
+        seconds = time.perf_counter() - started
+        self.observer.completed(command, result.outcome.value, seconds)
         log.info(
             "lock_released",
             pipeline="skill_assessment",
@@ -282,33 +399,30 @@ class Ledger(Application[UUID]):
             outcome=result.outcome.value,
             stream=str(stream),
             attempts=attempt,
-            duration_ms=round((time.perf_counter() - started) * 1000, 2),
+            duration_ms=round(seconds * 1000, 2),
         )
         return result
+
+    def _maybe_snapshot(self, record: SkillRecord, events: list[Any]) -> None:
+        """Snapshot the in-memory record when its events crossed a multiple of the interval."""
+        interval = self.settings.snapshot_interval
+        first, last = events[0].originator_version, events[-1].originator_version
+        if self.snapshots is None or (first - 1) // interval == last // interval:
+            return
+        self.snapshots.put([SkillRecord.Snapshot.take(record)])
 
     @staticmethod
     def _log_transitions(record: SkillRecord, events: list[Any]) -> None:
         for event in events:
             if isinstance(event, SkillRecord.Assessed):
-                before, after, actor, reason = (
-                    Status.NOT_ASSESSED,
-                    Status.ASSESSED,
-                    event.assessed_by,
-                    "",
-                )
+                before, after, actor = Status.NOT_ASSESSED, Status.ASSESSED, event.assessed_by
             elif isinstance(event, SkillRecord.Validated):
-                before, after, actor, reason = (
-                    Status.ASSESSED,
-                    Status.VALIDATED,
-                    event.validated_by,
-                    "",
-                )
-            elif isinstance(event, SkillRecord.Archived):
+                before, after, actor = Status.ASSESSED, Status.VALIDATED, event.validated_by
+            else:
                 previous = record.last_archived
                 before = previous.previous_status if previous else Status.ASSESSED
-                after, actor, reason = Status.ARCHIVED, event.archived_by, event.reason
-            else:
-                continue
+                after, actor = Status.ARCHIVED, event.archived_by
+            reason = getattr(event, "reason", "")
             suffix = f" ({reason})" if reason else ""
             log.info(
                 f"✅ STATE TRANSITION: Assessment {event.assessment_id}: "

@@ -22,6 +22,8 @@ from rich.table import Table
 from skill_ledger import schema
 from skill_ledger.accounts import AccountError
 from skill_ledger.api.app import PROJECTOR_ENV, check_secret
+from skill_ledger.cli_audit import audit_app
+from skill_ledger.cli_report import report as report_command
 from skill_ledger.database import DatabaseUnavailable
 from skill_ledger.demo import seed_demo
 from skill_ledger.logs import configure_logging
@@ -44,6 +46,8 @@ app.add_typer(db_app, name="db")
 app.add_typer(users_app, name="users")
 app.add_typer(licenses_app, name="licenses")
 app.add_typer(projection_app, name="projection")
+app.command("report")(report_command)
+app.add_typer(audit_app, name="audit")
 
 err = Console(stderr=True)
 out = Console()
@@ -81,6 +85,11 @@ def open_services(settings: Settings) -> Services:
     current = schema.current(settings.database)
     if current is None:
         fail(f"the database {settings.database.render()} is not migrated: run `ledger db upgrade`")
+    if current != schema.head():
+        fail(
+            f"the database {settings.database.render()} is at revision {current}, "
+            f"not {schema.head()}: run `ledger db upgrade`"
+        )
     return Services.open(settings)
 
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 import re
 import sqlite3
 import threading
-from collections.abc import Iterator, Sequence
+import time
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from functools import lru_cache
@@ -24,12 +25,57 @@ class DatabaseUnavailable(Exception):
     """The database cannot be reached or refused the connection."""
 
 
+class Breaker:
+    """Fails fast while the database is down: one caller probes now and then, the rest at once."""
+
+    def __init__(self, probe: Callable[[], None], interval: float = 0.5) -> None:
+        self._probe = probe
+        self._interval = interval
+        self.on_recover: list[Callable[[], None]] = []
+        self._down_since: float | None = None
+        self._last_probe = 0.0
+        self._lock = threading.Lock()
+
+    @property
+    def is_open(self) -> bool:
+        """True while the database is believed down."""
+        return self._down_since is not None
+
+    def check(self) -> None:
+        """Raise DatabaseUnavailable at once while down, except for one periodic probe."""
+        if self._down_since is None:
+            return
+        now = time.monotonic()
+        if now - self._last_probe < self._interval or not self._lock.acquire(blocking=False):
+            raise DatabaseUnavailable("the database is unavailable (failing fast until it answers)")
+        try:
+            self._last_probe = now
+            self._probe()
+        except Exception as e:
+            raise DatabaseUnavailable(str(e)) from e
+        else:
+            self._down_since = None
+            for recover in self.on_recover:
+                recover()
+        finally:
+            self._lock.release()
+
+    def failed(self) -> None:
+        """A call found the database unreachable."""
+        if self._down_since is None:
+            self._down_since = self._last_probe = time.monotonic()
+
+
 class Cursor(Protocol):
     """The part of a DB-API cursor the ledger uses."""
 
     @property
     def rowcount(self) -> int:
         """Rows the last statement touched."""
+
+    @property
+    def description(self) -> Sequence[Any] | None:
+        """Column metadata of the last query, each item's first field its name."""
 
     def execute(self, sql: str, params: Sequence[Any] = ()) -> Any:
         """Run one statement (placeholders: %s)."""
@@ -58,6 +104,10 @@ class _SQLiteCursor:
     @property
     def rowcount(self) -> int:
         return self._cursor.rowcount
+
+    @property
+    def description(self) -> Sequence[Any] | None:
+        return self._cursor.description
 
     def execute(self, sql: str, params: Sequence[Any] = ()) -> Any:
         return self._cursor.execute(_qmark(sql), tuple(params))
@@ -88,6 +138,8 @@ class Database:
         self._lock = threading.Lock()
         self._pool: ConnectionPool[psycopg.Connection[Any]] | None = None
         self._connect_timeout = connect_timeout
+        self.breaker = Breaker(self.ping)
+        self.breaker.on_recover.append(self.discard_broken)
         if self.is_postgres:
             self._pool = ConnectionPool(
                 url.conninfo(),
@@ -99,7 +151,7 @@ class Database:
                     "connect_timeout": max(1, int(connect_timeout)),
                     "options": "-c timezone=UTC",
                 },
-                check=ConnectionPool.check_connection,
+                # Give up on a failed connection attempt at once: the breaker decides when to try.
                 reconnect_timeout=0,
                 name="ledger-read",
             )
@@ -138,12 +190,12 @@ class Database:
     def transaction(self, *, write: bool = True) -> Iterator[Cursor]:
         """A cursor in a transaction, committed on success and rolled back on error."""
         if self._pool is not None:
+            self.breaker.check()
             try:
                 with self._pool.connection() as conn, conn.cursor() as cursor:
                     yield cursor
-            except (psycopg.OperationalError, psycopg.InterfaceError) as e:
-                raise DatabaseUnavailable(str(e)) from e
-            except TimeoutError as e:  # the pool found no connection in time
+            except (psycopg.OperationalError, psycopg.InterfaceError, TimeoutError) as e:
+                self.breaker.failed()
                 raise DatabaseUnavailable(str(e)) from e
             return
         connection = self._sqlite()
@@ -160,13 +212,20 @@ class Database:
     def connection(self) -> Iterator[Any]:
         """A raw driver connection (psycopg or sqlite3) for bulk work like COPY."""
         if self._pool is not None:
+            self.breaker.check()
             try:
                 with self._pool.connection() as conn:
                     yield conn
             except (psycopg.OperationalError, psycopg.InterfaceError, TimeoutError) as e:
+                self.breaker.failed()
                 raise DatabaseUnavailable(str(e)) from e
             return
         yield self._sqlite()
+
+    def discard_broken(self) -> None:
+        """Check the pool's idle connections and drop those the server closed (after a restart)."""
+        if self._pool is not None:
+            self._pool.check()
 
     def ping(self) -> None:
         """Raise DatabaseUnavailable unless a trivial query answers."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import hashlib
 import json
@@ -13,7 +14,8 @@ from enum import StrEnum
 from typing import Any
 from uuid import UUID
 
-from eventsourcing.domain import Aggregate, Snapshot
+from eventsourcing.domain import Aggregate
+from eventsourcing.domain import Snapshot as BaseSnapshot
 from eventsourcing.utils import get_topic
 
 RECORD_NAMESPACE = UUID("6f0b1d5e-2c39-5a7e-9a51-3b8f4c0d2e17")
@@ -153,7 +155,7 @@ def _plain(value: object) -> object:
     return value
 
 
-HASH_EXCLUDED = frozenset({"originator_id", "originator_version", "prev_hash", "hash"})
+HASH_EXCLUDED = frozenset({"prev_hash", "hash"})
 
 
 def event_payload(event: object) -> dict[str, Any]:
@@ -174,7 +176,7 @@ def chain_hash(
     stream_id: str, version: int, event_type: str, payload: dict[str, Any], prev_hash: str
 ) -> str:
     """SHA-256 of one event in its stream's hash chain (see docs/audit.md)."""
-    body = {k: v for k, v in payload.items() if k not in HASH_EXCLUDED and k != "class_version"}
+    body = {k: v for k, v in payload.items() if k not in HASH_EXCLUDED}
     document = {
         "payload": body,
         "prev_hash": prev_hash,
@@ -318,13 +320,20 @@ class ValidationPolicy:
 
 
 def check_points(points_earned: int, points_total: int, notes: str) -> None:
-    """Raise InvalidAssessment unless 1 ≤ total ≤ 1000, 0 ≤ earned ≤ total, notes ≤ 2000."""
+    """Raise InvalidAssessment unless 1 ≤ total ≤ 1000, 0 ≤ earned ≤ total, notes ≤ 2000, no NUL."""
     if not 1 <= points_total <= MAX_POINTS_TOTAL:
         raise InvalidAssessment("points_total", f"must be between 1 and {MAX_POINTS_TOTAL}")
     if not 0 <= points_earned <= points_total:
         raise InvalidAssessment("points_earned", "must be between 0 and points_total")
     if len(notes) > MAX_NOTES_LENGTH:
         raise InvalidAssessment("notes", f"must be at most {MAX_NOTES_LENGTH} characters")
+    check_text("notes", notes)
+
+
+def check_text(field: str, value: str) -> None:
+    """Refuse NUL characters: no SQL text column can store them, so no event may carry one."""
+    if "\x00" in value:
+        raise InvalidAssessment(field, "must not contain NUL characters")
 
 
 # --- the aggregate ------------------------------------------------------------------------
@@ -429,7 +438,7 @@ class SkillRecord(Aggregate):
             aggregate.archived[self.assessment_id] = aggregate.active.assessed_by
             aggregate.active = None
 
-    class Snapshot(Snapshot):
+    class Snapshot(BaseSnapshot):
         """The record's state at a version, typed so it decodes without guesswork."""
 
         state: RecordState  # type: ignore[assignment]
@@ -467,20 +476,10 @@ class SkillRecord(Aggregate):
             return record
 
     def __deepcopy__(self, memo: dict[int, Any]) -> SkillRecord:
-        """A copy to decide on: the repository copies every cached record it hands out.
-
-        Only the containers (archived ids, pending events) are copied; what they hold and
-        every other attribute is immutable (UUIDs, times, strings, frozen Assessments and
-        events). A generic deepcopy walked every archived UUID, so commands got slower the
-        longer the stream.
-        """
-        clone = object.__new__(type(self))
-        clone.__dict__.update(
-            {
-                name: value.copy() if isinstance(value, dict | list) else value
-                for name, value in self.__dict__.items()
-            }
-        )
+        """Cheap copy for the repository's cache: assessments are immutable, containers are not."""
+        clone = copy.copy(self)
+        clone.archived = dict(self.archived)
+        clone._pending_events = list(self._pending_events)
         return clone
 
     # -- commands ---------------------------------------------------------------------
@@ -546,6 +545,7 @@ class SkillRecord(Aggregate):
             raise InvalidAssessment("reason", "must not be empty")
         if len(reason) > MAX_REASON_LENGTH:
             raise InvalidAssessment("reason", f"must be at most {MAX_REASON_LENGTH} characters")
+        check_text("reason", reason)
         self._trigger(
             self.Archived,
             actor,
@@ -605,6 +605,9 @@ class SkillRecord(Aggregate):
             "actor_role": actor.role.value,
             "timestamp": format_time(timestamp),
         }
+        class_version = getattr(event_class, "class_version", 1)
+        if class_version > 1:  # stored with the payload (TypedMapper) and chooses upcasters
+            payload["class_version"] = class_version
         digest = chain_hash(
             str(self.id), self.version + 1, event_class.__name__, payload, self.last_hash
         )

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import hashlib
 import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 from uuid import UUID
 
@@ -124,6 +126,10 @@ class Projector:
         self.name = name
         self.watch = PositionWatch()
         self.last_batch_at: float | None = None
+        self.leading = False
+        self.lock_key = int.from_bytes(
+            hashlib.sha256(name.encode()).digest()[:8], "big", signed=True
+        )
         self._kick = threading.Event()
 
     # -- tracking -------------------------------------------------------------------------
@@ -142,17 +148,18 @@ class Projector:
         row = cursor.fetchone()
         return int(row[0]) if row else 0
 
-    def _advance_tracking(self, cursor: Cursor, position: int) -> None:
+    def _advance_tracking(self, cursor: Cursor, after: int, position: int) -> None:
+        # Moves only from exactly where this batch started: a stale or overlapping batch is
+        # refused even if something else had failed to serialise the projectors.
         cursor.execute(
-            "INSERT INTO projection_tracking (application_name, notification_id) VALUES (%s, %s) "
-            "ON CONFLICT (application_name) "
-            "DO UPDATE SET notification_id = excluded.notification_id "
-            "WHERE projection_tracking.notification_id < excluded.notification_id "
-            "RETURNING notification_id",
-            (self.name, position),
+            "UPDATE projection_tracking SET notification_id = %s "
+            "WHERE application_name = %s AND notification_id = %s RETURNING notification_id",
+            (position, self.name, after),
         )
         if cursor.fetchone() is None:
-            raise PositionAlreadyProjected(f"{self.name} is already at or past position {position}")
+            raise PositionAlreadyProjected(
+                f"{self.name} is no longer at position {after}: batch up to {position} refused"
+            )
         if self.db.is_postgres:
             cursor.execute("SELECT pg_notify(%s, %s)", (PROJECTED_CHANNEL, str(position)))
 
@@ -176,6 +183,17 @@ class Projector:
             )
             row = cursor.fetchone()
         return ProjectionStatus(int(row[0]) if row else 0, head, self.last_batch_at)
+
+    def lag_seconds(self, status: ProjectionStatus) -> float:
+        """Age of the oldest event not yet projected; 0 when caught up."""
+        if status.lag_events == 0:
+            return 0.0
+        with self.db.transaction(write=False) as cursor:
+            logged = self.eventlog.read(cursor, status.position, 1)
+        if not logged:
+            return 0.0
+        recorded: datetime = self.eventlog.decode(logged[0]).timestamp
+        return max(0.0, time.time() - recorded.timestamp())
 
     # -- the live path ----------------------------------------------------------------------
 
@@ -214,7 +232,7 @@ class Projector:
             events = [self.eventlog.decode(item) for item in logged]
             self.apply_batch(cursor, position, events)
             last = logged[-1].position
-            self._advance_tracking(cursor, last)
+            self._advance_tracking(cursor, position, last)
         self.last_batch_at = time.time()
         self.watch.advance(last)
         return len(logged)
@@ -237,8 +255,10 @@ class Projector:
     def run(self, stop: threading.Event) -> None:
         """Follow the log until `stop` is set: LISTEN on PostgreSQL, polling on SQLite.
 
-        Every wait has a timeout and every failure restarts the loop after a pause, so a lost
-        LISTEN connection delays the projection by at most `idle_seconds` instead of stalling it.
+        On PostgreSQL one process leads per projection (a session advisory lock); the others stand
+        by, following the leader's progress, and take over when its connection goes. Every wait has
+        a timeout and every failure restarts the loop after a pause, so a lost LISTEN connection
+        delays the projection by at most `idle_seconds` instead of stalling it.
         """
         backoff = 0.1
         while not stop.is_set():
@@ -248,6 +268,9 @@ class Projector:
                 else:
                     self._follow_polling(stop)
                 backoff = 0.1
+            except (psycopg.DataError, psycopg.IntegrityError, psycopg.ProgrammingError) as e:
+                log.error("projector_failed", error=str(e), retry_in=5.0)
+                stop.wait(5.0)
             except (DatabaseUnavailable, psycopg.Error, OSError) as e:
                 log.warning("projector_connection_lost", error=str(e), retry_in=backoff)
                 stop.wait(backoff)
@@ -266,16 +289,33 @@ class Projector:
                 self._kick.clear()
 
     def _follow_postgres(self, stop: threading.Event) -> None:
+        """Lead (hold the advisory lock, LISTEN for events, project) or stand by until it frees."""
         with psycopg.connect(self.db.url.conninfo(), autocommit=True, connect_timeout=5) as conn:
-            conn.execute(f"LISTEN {EVENTS_CHANNEL}")
-            self.catch_up()
+            conn.execute(f"LISTEN {PROJECTED_CHANNEL}")
             while not stop.is_set():
-                woken = self._kick.is_set()
-                self._kick.clear()
-                if not woken:
-                    for _ in conn.notifies(timeout=min(self.idle_seconds, 0.25), stop_after=1):
-                        break
-                self.catch_up()
+                row = conn.execute("SELECT pg_try_advisory_lock(%s)", (self.lock_key,)).fetchone()
+                if row and row[0]:
+                    self.leading = True
+                    log.info("projector_leading", projection=self.name)
+                    try:
+                        self._lead(conn, stop)
+                    finally:
+                        self.leading = False
+                    return
+                self.watch.advance(self.tracked_position())
+                for note in conn.notifies(timeout=self.idle_seconds, stop_after=1):
+                    self.watch.advance(int(note.payload))
+
+    def _lead(self, conn: psycopg.Connection[Any], stop: threading.Event) -> None:
+        conn.execute(f"LISTEN {EVENTS_CHANNEL}")
+        self.catch_up()
+        while not stop.is_set():
+            woken = self._kick.is_set()
+            self._kick.clear()
+            if not woken:
+                for _ in conn.notifies(timeout=min(self.idle_seconds, 0.25), stop_after=1):
+                    break
+            self.catch_up()
 
     # -- rebuild ----------------------------------------------------------------------------
 

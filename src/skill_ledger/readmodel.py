@@ -170,10 +170,14 @@ class ReadModel:
             row = cursor.fetchone()
         return (int(row[0]), row[1]) if row else None
 
-    def assessments_made_by(self, user_id: int) -> int:
-        """How many assessments a user has made."""
+    def assessments_made_by(self, user_id: int, at_most: int) -> int:
+        """How many assessments a user has made, counting no further than at_most."""
         with self.db.transaction(write=False) as cursor:
-            cursor.execute(f"SELECT COUNT(*) FROM {TABLE} WHERE assessed_by = %s", (user_id,))
+            cursor.execute(
+                f"SELECT COUNT(*) FROM (SELECT 1 FROM {TABLE} "
+                "WHERE assessed_by = %s LIMIT %s) AS made",
+                (user_id, at_most),
+            )
             row = cursor.fetchone()
         return int(row[0]) if row else 0
 

@@ -10,7 +10,7 @@ import structlog
 from argon2 import PasswordHasher
 
 from skill_ledger.accounts import Accounts
-from skill_ledger.application import Ledger
+from skill_ledger.application import CommandObserver, Ledger
 from skill_ledger.database import Database, DatabaseUnavailable
 from skill_ledger.eventlog import EventLog
 from skill_ledger.projector import PROJECTED_CHANNEL, Projector
@@ -35,12 +35,21 @@ class Services:
     _threads: list[threading.Thread] = field(default_factory=list)
 
     @classmethod
-    def open(cls, settings: Settings, *, hasher: PasswordHasher | None = None) -> Services:
+    def open(
+        cls,
+        settings: Settings,
+        *,
+        hasher: PasswordHasher | None = None,
+        observer: CommandObserver | None = None,
+    ) -> Services:
         """Connect to the configured database (pools open lazily)."""
         db = Database(settings.database, pool_size=settings.pool_size)
         db.open()
         readmodel = ReadModel(db)
-        ledger = Ledger(settings, readmodel)
+        ledger = Ledger(settings, readmodel, observer)
+        if db.is_postgres:
+            ledger.breaker = db.breaker
+            db.breaker.on_recover.append(ledger.discard_broken_connections)
         eventlog = EventLog(is_postgres=db.is_postgres, mapper=ledger.mapper)
         projector = Projector(
             db,

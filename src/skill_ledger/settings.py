@@ -136,7 +136,8 @@ class DatabaseURL:
         """The URL again, password hidden."""
         if self.backend == "sqlite":
             return f"sqlite:///{self.path}"
-        return f"postgresql://{self.user}:***@{self.host}:{self.port}/{self.dbname}"
+        secret = ":***" if self.password else ""
+        return f"postgresql://{self.user}{secret}@{self.host}:{self.port}/{self.dbname}"
 
 
 def _int(env: Mapping[str, str], key: str, default: int, minimum: int = 0) -> int:
@@ -194,6 +195,7 @@ class Settings:
     projection_idle_seconds: float = 1.0
     pool_size: int = 8
     login_rate_per_minute: int = 10
+    auth_cache_seconds: float = 1.0
 
     @property
     def is_production(self) -> bool:
@@ -234,6 +236,7 @@ class Settings:
             projection_wait_seconds=_float(env, "LEDGER_PROJECTION_WAIT_SECONDS", 5.0),
             pool_size=_int(env, "LEDGER_POOL_SIZE", 8, minimum=1),
             login_rate_per_minute=_int(env, "LEDGER_LOGIN_RATE_PER_MINUTE", 10, minimum=1),
+            auth_cache_seconds=_float(env, "LEDGER_AUTH_CACHE_SECONDS", 1.0),
         )
 
     def sqlite_path(self) -> Path:

@@ -7,7 +7,9 @@ import socket
 import subprocess
 import sys
 import time
+import uuid
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -15,7 +17,10 @@ from typing import Any
 import httpx
 import pytest
 
+from skill_ledger.accounts import Accounts
+from skill_ledger.database import Database
 from skill_ledger.settings import DatabaseURL
+from tests.conftest import cheap_hasher, create_database, drop_database
 
 SECRET = "e2e-secret-that-is-at-least-32-bytes-long"
 DEMO = {
@@ -145,3 +150,52 @@ def launch(tmp_path: Path) -> Iterator[Callable[..., Server]]:
 def server(postgres_url: DatabaseURL, launch: Callable[..., Server]) -> Server:
     """`ledger serve` on a fresh PostgreSQL database (demo accounts seeded)."""
     return launch(postgres_url)
+
+
+@contextmanager
+def fresh_server(
+    template: str, log_path: Path, extra_env: dict[str, str] | None = None
+) -> Iterator[Server]:
+    """`ledger serve` on a new PostgreSQL database cloned from the migrated template."""
+    name = f"ledger_m_{uuid.uuid4().hex[:12]}"
+    url = create_database(name, template=template)
+    try:
+        server = start_server(url, log_path, extra_env)
+        try:
+            yield server
+        finally:
+            stop_server(server)
+    finally:
+        drop_database(name)
+
+
+@pytest.fixture(scope="module")
+def module_server(
+    postgres_template: str, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Server]:
+    """One server for a whole module, for tests that do not interfere with one another."""
+    with fresh_server(postgres_template, tmp_path_factory.mktemp("server") / "server.log") as s:
+        yield s
+
+
+@pytest.fixture(scope="module")
+def module_db(module_server: Server) -> Iterator[Database]:
+    """The module server's database, for setting up users and licenses and counting events."""
+    db = Database(module_server.database)
+    db.open()
+    yield db
+    db.close()
+
+
+@pytest.fixture(scope="module")
+def module_accounts(module_db: Database) -> Accounts:
+    """Accounts in the module server's database (the server verifies any argon2 hash)."""
+    return Accounts(module_db, cheap_hasher())
+
+
+def event_count(db: Database) -> int:
+    """How many events the server's PostgreSQL event store holds."""
+    with db.transaction(write=False) as cursor:
+        cursor.execute("SELECT count(*) FROM ledger_events")
+        row = cursor.fetchone()
+    return int(row[0])

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from uuid import uuid4
 
 import pytest
@@ -15,7 +16,8 @@ from skill_ledger.domain import (
     UnknownSkill,
 )
 from skill_ledger.services import Services
-from tests.conftest import Cast
+from skill_ledger.settings import DatabaseURL
+from tests.conftest import Cast, seed_cast
 
 
 def project(services: Services) -> None:
@@ -87,8 +89,11 @@ def test_unknown_license_skill_and_assessment_raise_named_errors(
         services.ledger.validate(cast.admin, uuid4())
 
 
-def test_snapshots_keep_long_streams_correct(services: Services, cast: Cast) -> None:
-    services.ledger.snapshotting_intervals = {type(services.ledger.record(1, "x")): 4}
+def test_snapshots_keep_long_streams_correct(
+    database_url: DatabaseURL, open_services: Callable[..., Services]
+) -> None:
+    services = open_services(database_url, snapshot_interval=4)
+    cast = seed_cast(services)
     for points in range(1, 12):
         services.ledger.assess(cast.instructor, cast.license_id, "dribbling", points, 20)
     record = services.ledger.record(cast.license_id, "dribbling")
@@ -98,7 +103,9 @@ def test_snapshots_keep_long_streams_correct(services: Services, cast: Cast) -> 
     assert len(record.archived) == 10
     assert services.ledger.snapshots is not None
     snapshots = list(services.ledger.snapshots.get(record.id))
-    assert snapshots, "expected snapshots to have been taken"
+    assert [snapshot.originator_version for snapshot in snapshots] == [5, 9, 13, 17, 21]
+    fresh = open_services(database_url, snapshot_interval=4)
+    assert fresh.ledger.record(cast.license_id, "dribbling").active == record.active
 
 
 def test_rebuild_reproduces_the_live_table(services: Services, cast: Cast) -> None:

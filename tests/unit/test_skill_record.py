@@ -313,3 +313,14 @@ def test_admins_never_need_validation() -> None:
 def test_policy_is_configurable() -> None:
     strict = dataclasses.replace(ValidationPolicy(), new_instructor_assessments=1000)
     assert strict.requires_validation(INSTRUCTOR, 999, 50.0, None)
+
+
+def test_nul_characters_are_refused_in_notes_and_reasons() -> None:
+    record, history = given(assessed(8))
+    with pytest.raises(InvalidAssessment) as caught:
+        record.assess(INSTRUCTOR, 1, 10, "a\x00b", False, uuid4())
+    assert caught.value.field == "notes"
+    with pytest.raises(InvalidAssessment) as caught:
+        record.archive(ADMIN, history[0].assessment_id, "bad\x00reason")
+    assert caught.value.field == "reason"
+    assert new_events(record) == []

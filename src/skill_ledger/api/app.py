@@ -14,9 +14,13 @@ from litestar.middleware.rate_limit import RateLimitConfig
 from litestar.openapi.config import OpenAPIConfig
 from litestar.openapi.plugins import JsonRenderPlugin, SwaggerRenderPlugin
 from litestar.openapi.spec import Components
+from litestar.plugins.prometheus import PrometheusConfig
 
+from skill_ledger.api.audit_routes import AUDIT_ROUTES
 from skill_ledger.api.auth import build_jwt_auth
+from skill_ledger.api.body import strict_json_body
 from skill_ledger.api.errors import EXCEPTION_HANDLERS
+from skill_ledger.api.middleware import RequestContextMiddleware
 from skill_ledger.api.routes import (
     archive,
     assess,
@@ -24,9 +28,11 @@ from skill_ledger.api.routes import (
     health,
     history,
     login,
+    metrics,
     validate,
 )
 from skill_ledger.logs import configure_logging
+from skill_ledger.metrics import PrometheusObserver
 from skill_ledger.services import Services
 from skill_ledger.settings import MIN_PRODUCTION_SECRET_BYTES, ConfigurationError, Settings
 
@@ -64,7 +70,9 @@ def create_app(
         opened: Services = (
             services
             if services is not None
-            else await anyio.to_thread.run_sync(Services.open, settings)
+            else await anyio.to_thread.run_sync(
+                lambda: Services.open(settings, observer=PrometheusObserver())
+            )
         )
         app.state.services = opened
         if services is None:
@@ -80,18 +88,25 @@ def create_app(
 
     protected = Router(
         path="/",
-        route_handlers=[assess, history, get_assessment, validate, archive],
+        route_handlers=[assess, history, get_assessment, validate, archive, *AUDIT_ROUTES],
         security=[jwt_auth.security_requirement],
     )
     rate_limit = RateLimitConfig(
         rate_limit=("minute", settings.login_rate_per_minute),
         check_throttle_handler=_is_login,
     )
+    http_metrics = PrometheusConfig(app_name="ledger", prefix="ledger_http", group_path=True)
     app = Litestar(
-        route_handlers=[login, health, protected],
+        route_handlers=[login, health, metrics, protected],
         lifespan=[lifespan],
-        middleware=[jwt_auth.middleware, rate_limit.middleware],
+        middleware=[
+            RequestContextMiddleware,
+            http_metrics.middleware,
+            jwt_auth.middleware,
+            rate_limit.middleware,
+        ],
         exception_handlers=EXCEPTION_HANDLERS,
+        before_request=strict_json_body,
         request_max_body_size=MAX_BODY_BYTES,
         logging_config=None,
         openapi_config=OpenAPIConfig(

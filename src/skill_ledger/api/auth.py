@@ -28,14 +28,16 @@ def services_of(connection: ASGIConnection[Any, Any, Any, Any]) -> Services:
 async def retrieve_user(
     token: Token, connection: ASGIConnection[Any, Any, Any, Any]
 ) -> User | None:
-    """The token's user, only while the account exists and is active."""
+    """The token's user while the account is active (looked up at most once a second per user)."""
     try:
         user_id = int(token.sub)
     except ValueError:
         return None
-    accounts = services_of(connection).accounts
-    user = await anyio.to_thread.run_sync(accounts.get_user, user_id)
-    return user if user is not None and user.active else None
+    services = services_of(connection)
+    seen, user = services.accounts.recently_seen(user_id, services.settings.auth_cache_seconds)
+    if seen:
+        return user
+    return await anyio.to_thread.run_sync(services.accounts.active_user, user_id)
 
 
 def build_jwt_auth(secret: str, expiry_seconds: int) -> JWTAuth[User, Token]:
@@ -46,6 +48,8 @@ def build_jwt_auth(secret: str, expiry_seconds: int) -> JWTAuth[User, Token]:
         algorithm=ALGORITHM,
         default_token_expiration=timedelta(seconds=expiry_seconds),
         exclude_opt_key="exclude_from_auth",
+        # Anchored: an unanchored "/schema" would also exempt any path containing it.
+        exclude=["^/schema(/|$)"],
         require_claims=["exp", "sub"],
         description="Bearer token from POST /api/v1/auth/login",
     )

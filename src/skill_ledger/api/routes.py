@@ -37,6 +37,7 @@ from skill_ledger.api.schemas import (
 from skill_ledger.application import CommandResult
 from skill_ledger.database import DatabaseUnavailable
 from skill_ledger.domain import AssessmentNotFound, LicenseNotFound
+from skill_ledger.metrics import exposition
 from skill_ledger.services import Services
 
 IDENTICAL = "Identical assessment already exists"
@@ -54,7 +55,9 @@ def problems(*codes: int) -> dict[int, ResponseSpec]:
         404: "Unknown license, skill or assessment",
         409: "The assessment's state does not allow it",
         413: "Body larger than 64 KiB",
+        415: "The body is not application/json",
         429: "Too many login attempts from this client",
+        500: "Unexpected server error (logged with its traceback)",
         503: "The database is unavailable",
     }
     return {
@@ -68,7 +71,7 @@ def problems(*codes: int) -> dict[int, ResponseSpec]:
     }
 
 
-COMMON = (401, 403, 503)
+COMMON = (401, 403, 500, 503)
 
 
 def answered(services: Services, result: CommandResult) -> AssessmentOut:
@@ -87,7 +90,7 @@ def answered(services: Services, result: CommandResult) -> AssessmentOut:
     status_code=200,
     tags=["auth"],
     summary="Exchange email and password for a bearer token",
-    responses=problems(400, 401, 413, 429, 503),
+    responses=problems(400, 401, 413, 415, 429, 500, 503),
 )
 def login(request: Request[Any, Any, Any], data: JSONBody[LoginRequest]) -> LoginResponse:
     """Same 401 for an unknown email and a wrong password."""
@@ -109,7 +112,7 @@ def login(request: Request[Any, Any, Any], data: JSONBody[LoginRequest]) -> Logi
     summary="Assess a skill: 201 created, or 200 when the points are identical",
     responses={
         200: ResponseSpec(AssessResponse, description="Identical assessment already exists"),
-        **problems(400, *COMMON, 404, 413),
+        **problems(400, *COMMON, 404, 413, 415),
     },
 )
 def assess(
@@ -200,7 +203,7 @@ def validate(request: Request[User, Token, Any], assessment_id: AssessmentId) ->
     status_code=200,
     tags=["assessments"],
     summary="Archive an assessment with a reason (admins, or the assessing instructor)",
-    responses=problems(400, *COMMON, 404, 413),
+    responses=problems(400, *COMMON, 404, 413, 415),
 )
 def archive(
     request: Request[User, Token, Any], assessment_id: AssessmentId, data: JSONBody[ArchiveRequest]
@@ -229,4 +232,15 @@ def health(request: Request[Any, Any, Any]) -> Response[Health]:
     return Response(Health("healthy"), status_code=200)
 
 
-ROUTES = [login, assess, history, get_assessment, validate, archive, health]
+@get(
+    "/metrics",
+    exclude_from_auth=True,
+    sync_to_thread=True,
+    tags=["operations"],
+    summary="Prometheus metrics (text format)",
+    include_in_schema=True,
+)
+def metrics(request: Request[Any, Any, Any]) -> Response[bytes]:
+    """HTTP, command and projection metrics; projection and backlog gauges read at scrape."""
+    body, content_type = exposition(services_of(request))
+    return Response(body, media_type=content_type)

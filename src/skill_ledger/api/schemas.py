@@ -14,9 +14,13 @@ Points = Annotated[
     int, Meta(ge=0, le=MAX_POINTS_TOTAL, description="Points earned, 0…points_total")
 ]
 Total = Annotated[int, Meta(ge=1, le=MAX_POINTS_TOTAL, description="Points available, 1…1000")]
-Notes = Annotated[str, Meta(max_length=MAX_NOTES_LENGTH, description="Instructor's notes")]
-Reason = Annotated[str, Meta(min_length=1, max_length=MAX_REASON_LENGTH)]
-Email = Annotated[str, Meta(min_length=3, max_length=254)]
+# PostgreSQL text cannot hold NUL: refused here, before an event the projector could not store.
+NO_NUL = r"^[^\x00]*$"
+Notes = Annotated[
+    str, Meta(max_length=MAX_NOTES_LENGTH, pattern=NO_NUL, description="Instructor's notes")
+]
+Reason = Annotated[str, Meta(min_length=1, max_length=MAX_REASON_LENGTH, pattern=NO_NUL)]
+Email = Annotated[str, Meta(min_length=3, max_length=254, pattern=NO_NUL)]
 Password = Annotated[str, Meta(min_length=1, max_length=1024)]
 
 

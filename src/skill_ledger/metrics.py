@@ -1,0 +1,124 @@
+"""Prometheus metrics: command outcomes and durations; gauges read from the database at scrape."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    REGISTRY,
+    CollectorRegistry,
+    Counter,
+    Histogram,
+    generate_latest,
+    multiprocess,
+)
+from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
+
+from skill_ledger import reports
+from skill_ledger.services import Services
+
+COMMANDS = Counter(
+    "ledger_commands_total",
+    "Commands by outcome (created, replaced, identical, validated, archived, unchanged)",
+    ["command", "outcome"],
+)
+CONFLICTS = Counter(
+    "ledger_command_conflicts_total",
+    "Version conflicts that made a command load and decide again",
+    ["command"],
+)
+REJECTED = Counter(
+    "ledger_commands_rejected_total",
+    "Commands refused, by the named error (LicenseNotFound, InvalidTransition, …)",
+    ["command", "reason"],
+)
+DURATION = Histogram(
+    "ledger_command_duration_seconds",
+    "Time from loading the stream to the commit of its events",
+    ["command"],
+    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0),
+)
+BATCH = Histogram(
+    "ledger_commit_batch_commands",
+    "Commands per event-store transaction (group commit)",
+    buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256),
+)
+
+
+class PrometheusObserver:
+    """Counts what the ledger's commands do."""
+
+    def completed(self, command: str, outcome: str, seconds: float) -> None:
+        """A command finished."""
+        COMMANDS.labels(command, outcome).inc()
+        DURATION.labels(command).observe(seconds)
+
+    def conflicted(self, command: str) -> None:
+        """A command lost a race and decides again."""
+        CONFLICTS.labels(command).inc()
+
+    def rejected(self, command: str, reason: str) -> None:
+        """A command was refused."""
+        REJECTED.labels(command, reason).inc()
+
+    def committed(self, commands: int) -> None:
+        """One event-store transaction carried this many commands."""
+        BATCH.observe(commands)
+
+
+class LedgerCollector(Collector):
+    """Projection lag and validation backlog, read from the database at each scrape."""
+
+    def __init__(self, services: Services) -> None:
+        self.services = services
+
+    def collect(self) -> Iterator[Metric]:
+        """Gauges for the projection and the backlog."""
+        status = self.services.projector.status()
+        lag_seconds = self.services.projector.lag_seconds(status)
+        backlog = reports.backlog(self.services.db)
+        yield GaugeMetricFamily(
+            "ledger_projection_position", "Last event position projected", value=status.position
+        )
+        yield GaugeMetricFamily(
+            "ledger_event_log_head", "Last event position recorded", value=status.head
+        )
+        yield GaugeMetricFamily(
+            "ledger_projection_lag_events",
+            "Events recorded but not yet projected",
+            value=status.lag_events,
+        )
+        yield GaugeMetricFamily(
+            "ledger_projection_lag_seconds",
+            "Age of the oldest event not yet projected (0 when caught up)",
+            value=lag_seconds,
+        )
+        yield GaugeMetricFamily(
+            "ledger_validation_backlog", "Assessments waiting for validation", value=backlog.pending
+        )
+        yield GaugeMetricFamily(
+            "ledger_validation_backlog_oldest_age_seconds",
+            "Age of the oldest assessment waiting for validation (0 when none)",
+            value=backlog.oldest_age_seconds,
+        )
+        yield GaugeMetricFamily(
+            "ledger_validation_backlog_alert",
+            "1 when the backlog passes report_settings' thresholds (> 50 pending or > 48 h)",
+            value=1.0 if backlog.alert else 0.0,
+        )
+
+
+def exposition(services: Services) -> tuple[bytes, str]:
+    """The Prometheus text format: this process's (or all workers') metrics plus the database's."""
+    registry = CollectorRegistry()
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
+        body = generate_latest(registry)
+    else:
+        body = generate_latest(REGISTRY)
+    database = CollectorRegistry()
+    database.register(LedgerCollector(services))
+    return body + generate_latest(database), CONTENT_TYPE_LATEST
