@@ -57,7 +57,7 @@ class Directory(Protocol):
 
 
 class CommandObserver(Protocol):
-    """Told what commands do (metrics); the ledger works without one."""
+    """Told what commands and the projector do (metrics); the ledger works without one."""
 
     def completed(self, command: str, outcome: str, seconds: float) -> None:
         """A command finished."""
@@ -70,6 +70,9 @@ class CommandObserver(Protocol):
 
     def committed(self, commands: int) -> None:
         """One event-store transaction carried this many commands."""
+
+    def projected(self, delays: list[float]) -> None:
+        """A projector batch committed; each event's delay from its time to that commit."""
 
 
 class NullObserver:
@@ -85,6 +88,9 @@ class NullObserver:
         """Ignore."""
 
     def committed(self, commands: int) -> None:
+        """Ignore."""
+
+    def projected(self, delays: list[float]) -> None:
         """Ignore."""
 
 

@@ -127,6 +127,7 @@ class Projector:
         self.watch = PositionWatch()
         self.last_batch_at: float | None = None
         self.leading = False
+        self.on_projected: Callable[[list[float]], None] | None = None
         self.lock_key = int.from_bytes(
             hashlib.sha256(name.encode()).digest()[:8], "big", signed=True
         )
@@ -135,33 +136,40 @@ class Projector:
     # -- tracking -------------------------------------------------------------------------
 
     def _lock_position(self, cursor: Cursor) -> int:
-        cursor.execute(
-            "INSERT INTO projection_tracking (application_name, notification_id) VALUES (%s, 0) "
-            "ON CONFLICT (application_name) DO NOTHING",
-            (self.name,),
-        )
+        """The tracked position, its row locked until the transaction ends (created if missing)."""
         lock = " FOR UPDATE" if self.db.is_postgres else ""
-        cursor.execute(
-            f"SELECT notification_id FROM projection_tracking WHERE application_name = %s{lock}",
-            (self.name,),
+        select = (
+            f"SELECT notification_id FROM projection_tracking WHERE application_name = %s{lock}"
         )
+        cursor.execute(select, (self.name,))
         row = cursor.fetchone()
+        if row is None:
+            cursor.execute(
+                "INSERT INTO projection_tracking (application_name, notification_id) "
+                "VALUES (%s, 0) ON CONFLICT (application_name) DO NOTHING",
+                (self.name,),
+            )
+            cursor.execute(select, (self.name,))
+            row = cursor.fetchone()
         return int(row[0]) if row else 0
 
     def _advance_tracking(self, cursor: Cursor, after: int, position: int) -> None:
         # Moves only from exactly where this batch started: a stale or overlapping batch is
         # refused even if something else had failed to serialise the projectors.
-        cursor.execute(
+        # On PostgreSQL the same statement tells followers (delivered at commit).
+        sql = (
             "UPDATE projection_tracking SET notification_id = %s "
-            "WHERE application_name = %s AND notification_id = %s RETURNING notification_id",
-            (position, self.name, after),
+            "WHERE application_name = %s AND notification_id = %s RETURNING notification_id"
         )
+        params: tuple[object, ...] = (position, self.name, after)
+        if self.db.is_postgres:
+            sql += ", pg_notify(%s, %s)"
+            params += (PROJECTED_CHANNEL, str(position))
+        cursor.execute(sql, params)
         if cursor.fetchone() is None:
             raise PositionAlreadyProjected(
                 f"{self.name} is no longer at position {after}: batch up to {position} refused"
             )
-        if self.db.is_postgres:
-            cursor.execute("SELECT pg_notify(%s, %s)", (PROJECTED_CHANNEL, str(position)))
 
     def tracked_position(self) -> int:
         """The committed position, read from the database."""
@@ -235,6 +243,8 @@ class Projector:
             self._advance_tracking(cursor, position, last)
         self.last_batch_at = time.time()
         self.watch.advance(last)
+        if self.on_projected is not None:
+            self.on_projected([self.last_batch_at - e.timestamp.timestamp() for e in events])
         return len(logged)
 
     def catch_up(self, on_progress: ProgressCallback | None = None) -> int:
