@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: install run test stress fuzz audit lint format clean
+.PHONY: install run test stress fuzz audit lint format bench bench-quick clean
 
 install: $(STAMP)
 
@@ -38,6 +38,14 @@ lint: install
 	$(BIN)/ruff check src tests migrations bench
 	$(BIN)/ruff format --check src tests migrations bench
 	$(BIN)/mypy
+
+# Benchmarks against PostgreSQL at LEDGER_BENCH_DATABASE_URL (default: the local server); see
+# docs/benchmarks.md. They create and drop their own databases and write bench/results/.
+bench: install
+	$(BIN)/python -m bench
+
+bench-quick: install
+	$(BIN)/python -m bench --quick
 
 format: install
 	$(BIN)/ruff format src tests migrations bench

@@ -57,7 +57,7 @@ class Directory(Protocol):
 
 
 class CommandObserver(Protocol):
-    """Told what commands do (metrics); the ledger works without one."""
+    """Told what commands and the projector do (metrics); the ledger works without one."""
 
     def completed(self, command: str, outcome: str, seconds: float) -> None:
         """A command finished."""
@@ -70,6 +70,9 @@ class CommandObserver(Protocol):
 
     def committed(self, commands: int) -> None:
         """One event-store transaction carried this many commands."""
+
+    def projected(self, delays: list[float]) -> None:
+        """A projector batch committed; each event's delay from its time to that commit."""
 
 
 class NullObserver:
@@ -85,6 +88,9 @@ class NullObserver:
         """Ignore."""
 
     def committed(self, commands: int) -> None:
+        """Ignore."""
+
+    def projected(self, delays: list[float]) -> None:
         """Ignore."""
 
 
@@ -368,7 +374,8 @@ class Ledger(Application[UUID]):
                         command=command,
                         attempt=attempt,
                     )
-                    time.sleep(random.uniform(0, min(0.05, 0.002 * 2**attempt)))  # noqa: S311
+                    # Full jitter, growing: other processes' writers to this stream spread out.
+                    time.sleep(random.uniform(0, min(0.5, 0.004 * 2**attempt)))  # noqa: S311
                     continue
                 self._log_transitions(record, pending)
                 self._maybe_snapshot(record, pending)
@@ -414,25 +421,14 @@ class Ledger(Application[UUID]):
     def _log_transitions(record: SkillRecord, events: list[Any]) -> None:
         for event in events:
             if isinstance(event, SkillRecord.Assessed):
-                before, after, actor, reason = (
-                    Status.NOT_ASSESSED,
-                    Status.ASSESSED,
-                    event.assessed_by,
-                    "",
-                )
+                before, after, actor = Status.NOT_ASSESSED, Status.ASSESSED, event.assessed_by
             elif isinstance(event, SkillRecord.Validated):
-                before, after, actor, reason = (
-                    Status.ASSESSED,
-                    Status.VALIDATED,
-                    event.validated_by,
-                    "",
-                )
-            elif isinstance(event, SkillRecord.Archived):
+                before, after, actor = Status.ASSESSED, Status.VALIDATED, event.validated_by
+            else:
                 previous = record.last_archived
                 before = previous.previous_status if previous else Status.ASSESSED
-                after, actor, reason = Status.ARCHIVED, event.archived_by, event.reason
-            else:
-                continue
+                after, actor = Status.ARCHIVED, event.archived_by
+            reason = getattr(event, "reason", "")
             suffix = f" ({reason})" if reason else ""
             log.info(
                 f"✅ STATE TRANSITION: Assessment {event.assessment_id}: "

@@ -22,6 +22,7 @@ from rich.table import Table
 from skill_ledger import schema
 from skill_ledger.accounts import AccountError
 from skill_ledger.api.app import PROJECTOR_ENV, check_secret
+from skill_ledger.cli_audit import audit_app
 from skill_ledger.cli_report import report as report_command
 from skill_ledger.database import DatabaseUnavailable
 from skill_ledger.demo import seed_demo
@@ -46,6 +47,7 @@ app.add_typer(users_app, name="users")
 app.add_typer(licenses_app, name="licenses")
 app.add_typer(projection_app, name="projection")
 app.command("report")(report_command)
+app.add_typer(audit_app, name="audit")
 
 err = Console(stderr=True)
 out = Console()

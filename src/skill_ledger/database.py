@@ -130,8 +130,17 @@ def _register_sqlite_adapters() -> None:
 class Database:
     """A pool of connections to the ledger's database, one backend behind one interface."""
 
-    def __init__(self, url: DatabaseURL, *, pool_size: int = 8, connect_timeout: float = 5.0):
+    def __init__(
+        self,
+        url: DatabaseURL,
+        *,
+        pool_size: int = 8,
+        connect_timeout: float = 5.0,
+        durable: bool = True,
+        name: str = "ledger-read",
+    ):
         self.url = url
+        self.durable = durable
         self.is_postgres = url.is_postgres
         self._local = threading.local()
         self._sqlite_connections: list[sqlite3.Connection] = []
@@ -149,11 +158,12 @@ class Database:
                 timeout=connect_timeout,
                 kwargs={
                     "connect_timeout": max(1, int(connect_timeout)),
-                    "options": "-c timezone=UTC",
+                    "options": "-c timezone=UTC"
+                    + ("" if durable else " -c synchronous_commit=off"),
                 },
                 # Give up on a failed connection attempt at once: the breaker decides when to try.
                 reconnect_timeout=0,
-                name="ledger-read",
+                name=name,
             )
         else:
             _register_sqlite_adapters()
@@ -181,6 +191,8 @@ class Database:
             connection.execute("PRAGMA journal_mode=WAL")
             connection.execute("PRAGMA busy_timeout=30000")
             connection.execute("PRAGMA foreign_keys=ON")
+            if not self.durable:
+                connection.execute("PRAGMA synchronous=NORMAL")
             self._local.connection = connection
             with self._lock:
                 self._sqlite_connections.append(connection)

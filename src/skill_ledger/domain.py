@@ -155,7 +155,7 @@ def _plain(value: object) -> object:
     return value
 
 
-HASH_EXCLUDED = frozenset({"originator_id", "originator_version", "prev_hash", "hash"})
+HASH_EXCLUDED = frozenset({"prev_hash", "hash"})
 
 
 def event_payload(event: object) -> dict[str, Any]:
@@ -176,7 +176,7 @@ def chain_hash(
     stream_id: str, version: int, event_type: str, payload: dict[str, Any], prev_hash: str
 ) -> str:
     """SHA-256 of one event in its stream's hash chain (see docs/audit.md)."""
-    body = {k: v for k, v in payload.items() if k not in HASH_EXCLUDED and k != "class_version"}
+    body = {k: v for k, v in payload.items() if k not in HASH_EXCLUDED}
     document = {
         "payload": body,
         "prev_hash": prev_hash,
@@ -605,6 +605,9 @@ class SkillRecord(Aggregate):
             "actor_role": actor.role.value,
             "timestamp": format_time(timestamp),
         }
+        class_version = getattr(event_class, "class_version", 1)
+        if class_version > 1:  # stored with the payload (TypedMapper) and chooses upcasters
+            payload["class_version"] = class_version
         digest = chain_hash(
             str(self.id), self.version + 1, event_class.__name__, payload, self.last_hash
         )

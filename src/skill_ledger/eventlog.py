@@ -61,6 +61,18 @@ class EventLog:
             for row in cursor.fetchall()
         ]
 
+    def read_states(
+        self, cursor: Cursor, after: int, limit: int, upto: int
+    ) -> list[tuple[int, str, bytes]]:
+        """(position, topic, state) of up to `limit` events in (after, upto], for bulk folds."""
+        pos = self.position_column
+        cursor.execute(
+            f"SELECT {pos}, topic, state FROM {self.table} "
+            f"WHERE {pos} > %s AND {pos} <= %s ORDER BY {pos} LIMIT %s",
+            (after, upto, limit),
+        )
+        return cursor.fetchall()
+
     def max_position(self, cursor: Cursor) -> int:
         """The last position in the log, 0 when empty."""
         cursor.execute(f"SELECT MAX({self.position_column}) FROM {self.table}")

@@ -48,6 +48,32 @@ BATCH = Histogram(
 )
 
 
+PROJECTION_DELAY = Histogram(
+    "ledger_projection_delay_seconds",
+    "From an event's time (its command's decision) to the commit of its read-table row",
+    buckets=(
+        0.001,
+        0.002,
+        0.003,
+        0.005,
+        0.0075,
+        0.01,
+        0.015,
+        0.02,
+        0.03,
+        0.05,
+        0.075,
+        0.1,
+        0.25,
+        0.5,
+        1.0,
+        2.5,
+        5.0,
+        10.0,
+    ),
+)
+
+
 class PrometheusObserver:
     """Counts what the ledger's commands do."""
 
@@ -67,6 +93,11 @@ class PrometheusObserver:
     def committed(self, commands: int) -> None:
         """One event-store transaction carried this many commands."""
         BATCH.observe(commands)
+
+    def projected(self, delays: list[float]) -> None:
+        """A projector batch committed; each event's delay from its time to now."""
+        for delay in delays:
+            PROJECTION_DELAY.observe(delay)
 
 
 class LedgerCollector(Collector):

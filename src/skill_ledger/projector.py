@@ -5,7 +5,8 @@ from __future__ import annotations
 import hashlib
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -15,9 +16,10 @@ import psycopg
 import structlog
 
 from skill_ledger.database import Cursor, Database, DatabaseUnavailable
-from skill_ledger.domain import Assessment, SkillRecord, Status, fold
+from skill_ledger.domain import Assessment, SkillRecord, fold
 from skill_ledger.eventlog import EventLog
-from skill_ledger.readmodel import COLUMNS, TABLE, row_values, select_by_ids, write_rows
+from skill_ledger.readmodel import TABLE, select_by_ids, write_rows
+from skill_ledger.rebuild import RowFold, UnfoldableEvent, row_writer
 
 log = structlog.get_logger("skill_ledger.projector")
 
@@ -25,7 +27,6 @@ PROJECTION_NAME = TABLE
 PROJECTED_CHANNEL = "ledger_projected"
 EVENTS_CHANNEL = "ledger_events"
 REBUILD_READ_BATCH = 20_000
-REBUILD_FLUSH_ROWS = 20_000
 
 ProgressCallback = Callable[[int, int], None]
 
@@ -126,6 +127,7 @@ class Projector:
         self.watch = PositionWatch()
         self.last_batch_at: float | None = None
         self.leading = False
+        self.on_projected: Callable[[list[float]], None] | None = None
         self.lock_key = int.from_bytes(
             hashlib.sha256(name.encode()).digest()[:8], "big", signed=True
         )
@@ -134,32 +136,40 @@ class Projector:
     # -- tracking -------------------------------------------------------------------------
 
     def _lock_position(self, cursor: Cursor) -> int:
-        cursor.execute(
-            "INSERT INTO projection_tracking (application_name, notification_id) VALUES (%s, 0) "
-            "ON CONFLICT (application_name) DO NOTHING",
-            (self.name,),
-        )
+        """The tracked position, its row locked until the transaction ends (created if missing)."""
         lock = " FOR UPDATE" if self.db.is_postgres else ""
-        cursor.execute(
-            f"SELECT notification_id FROM projection_tracking WHERE application_name = %s{lock}",
-            (self.name,),
+        select = (
+            f"SELECT notification_id FROM projection_tracking WHERE application_name = %s{lock}"
         )
+        cursor.execute(select, (self.name,))
         row = cursor.fetchone()
+        if row is None:
+            cursor.execute(
+                "INSERT INTO projection_tracking (application_name, notification_id) "
+                "VALUES (%s, 0) ON CONFLICT (application_name) DO NOTHING",
+                (self.name,),
+            )
+            cursor.execute(select, (self.name,))
+            row = cursor.fetchone()
         return int(row[0]) if row else 0
 
-    def _advance_tracking(self, cursor: Cursor, position: int) -> None:
-        cursor.execute(
-            "INSERT INTO projection_tracking (application_name, notification_id) VALUES (%s, %s) "
-            "ON CONFLICT (application_name) "
-            "DO UPDATE SET notification_id = excluded.notification_id "
-            "WHERE projection_tracking.notification_id < excluded.notification_id "
-            "RETURNING notification_id",
-            (self.name, position),
+    def _advance_tracking(self, cursor: Cursor, after: int, position: int) -> None:
+        # Moves only from exactly where this batch started: a stale or overlapping batch is
+        # refused even if something else had failed to serialise the projectors.
+        # On PostgreSQL the same statement tells followers (delivered at commit).
+        sql = (
+            "UPDATE projection_tracking SET notification_id = %s "
+            "WHERE application_name = %s AND notification_id = %s RETURNING notification_id"
         )
-        if cursor.fetchone() is None:
-            raise PositionAlreadyProjected(f"{self.name} is already at or past position {position}")
+        params: tuple[object, ...] = (position, self.name, after)
         if self.db.is_postgres:
-            cursor.execute("SELECT pg_notify(%s, %s)", (PROJECTED_CHANNEL, str(position)))
+            sql += ", pg_notify(%s, %s)"
+            params += (PROJECTED_CHANNEL, str(position))
+        cursor.execute(sql, params)
+        if cursor.fetchone() is None:
+            raise PositionAlreadyProjected(
+                f"{self.name} is no longer at position {after}: batch up to {position} refused"
+            )
 
     def tracked_position(self) -> int:
         """The committed position, read from the database."""
@@ -230,9 +240,11 @@ class Projector:
             events = [self.eventlog.decode(item) for item in logged]
             self.apply_batch(cursor, position, events)
             last = logged[-1].position
-            self._advance_tracking(cursor, last)
+            self._advance_tracking(cursor, position, last)
         self.last_batch_at = time.time()
         self.watch.advance(last)
+        if self.on_projected is not None:
+            self.on_projected([self.last_batch_at - e.timestamp.timestamp() for e in events])
         return len(logged)
 
     def catch_up(self, on_progress: ProgressCallback | None = None) -> int:
@@ -336,6 +348,9 @@ class Projector:
         Readers keep seeing the old table until the commit (PostgreSQL MVCC); the live projector
         waits on the tracking row and continues from the rebuilt position. Archived rows are
         final, so they are written as soon as they archive; memory holds only active rows.
+        On PostgreSQL the log is read on a second connection while one COPY streams rows in on
+        the first: events up to the head are committed and never change, so both see the same
+        log (the recorder's table lock means no lower position can still commit).
         """
         started = time.perf_counter()
         with self.db.transaction() as cursor:
@@ -343,25 +358,30 @@ class Projector:
             head = self.eventlog.max_position(cursor)
             total = self.eventlog.count(cursor)
             cursor.execute(f"DELETE FROM {TABLE}")
-            sink = _RowSink(cursor, self.db.is_postgres)
-            active: dict[UUID, Assessment] = {}
-            done = 0
-            position = 0
-            while position < head:
-                logged = self.eventlog.read(cursor, position, REBUILD_READ_BATCH, upto=head)
-                if not logged:
-                    break
-                for item in logged:
-                    event = self.eventlog.decode(item)
-                    _fold_one(active, sink, event)
-                done += len(logged)
-                position = logged[-1].position
-                if sink.pending >= REBUILD_FLUSH_ROWS:
-                    sink.flush()
-                if on_progress is not None:
-                    on_progress(done, total)
-            sink.add_all(active.values())
-            sink.flush()
+            fold = RowFold(self.eventlog.mapper)
+            done = written = position = 0
+            with (
+                self._log_reader(cursor) as reader,
+                row_writer(cursor, is_postgres=self.db.is_postgres) as write,
+            ):
+                while position < head:
+                    logged = self.eventlog.read_states(reader, position, REBUILD_READ_BATCH, head)
+                    if not logged:
+                        break
+                    try:
+                        fold.apply_all(logged)
+                    except UnfoldableEvent as e:
+                        raise ProjectionError(str(e)) from e
+                    finished = fold.take_finished()
+                    write(finished)
+                    written += len(finished)
+                    done += len(logged)
+                    position = logged[-1][0]
+                    if on_progress is not None:
+                        on_progress(done, total)
+                active = fold.take_active()
+                write(active)
+                written += len(active)
             cursor.execute(
                 "UPDATE projection_tracking SET notification_id = %s WHERE application_name = %s",
                 (head, self.name),
@@ -370,56 +390,17 @@ class Projector:
                 cursor.execute("SELECT pg_notify(%s, %s)", (PROJECTED_CHANNEL, str(head)))
         self.watch.reset(head)
         return RebuildStats(
-            events=done, rows=sink.written, seconds=time.perf_counter() - started, position=head
+            events=done, rows=written, seconds=time.perf_counter() - started, position=head
         )
 
-
-def _fold_one(active: dict[UUID, Assessment], sink: _RowSink, event: Any) -> None:
-    if isinstance(event, SkillRecord.Assessed):
-        fold(active, (event,))
-        return
-    if not isinstance(event, SkillRecord.Validated | SkillRecord.Archived):
-        return
-    try:
-        fold(active, (event,))
-    except KeyError:
-        raise ProjectionError(
-            f"{type(event).__name__} for unknown assessment {event.assessment_id}"
-        ) from None
-    row = active[event.assessment_id]
-    if row.status is Status.ARCHIVED:
-        sink.add(active.pop(event.assessment_id))
-
-
-class _RowSink:
-    """Buffers final rows and writes them in bulk: COPY on PostgreSQL, executemany on SQLite."""
-
-    def __init__(self, cursor: Cursor, is_postgres: bool) -> None:
-        self.cursor = cursor
-        self.is_postgres = is_postgres
-        self.rows: list[Assessment] = []
-        self.written = 0
-
-    @property
-    def pending(self) -> int:
-        return len(self.rows)
-
-    def add(self, row: Assessment) -> None:
-        self.rows.append(row)
-
-    def add_all(self, rows: Any) -> None:
-        self.rows.extend(rows)
-
-    def flush(self) -> None:
-        if not self.rows:
+    @contextmanager
+    def _log_reader(self, cursor: Cursor) -> Iterator[Cursor]:
+        """Where a rebuild reads the log: on PostgreSQL its own binary connection (not pooled)."""
+        if not self.db.is_postgres:
+            yield cursor
             return
-        self.rows.sort(key=lambda row: row.status is not Status.ARCHIVED)
-        if self.is_postgres:
-            assert isinstance(self.cursor, psycopg.Cursor)
-            with self.cursor.copy(f"COPY {TABLE} ({', '.join(COLUMNS)}) FROM STDIN") as copy:
-                for row in self.rows:
-                    copy.write_row(row_values(row))
-        else:
-            write_rows(self.cursor, self.rows)
-        self.written += len(self.rows)
-        self.rows.clear()
+        with (
+            psycopg.connect(self.db.url.conninfo(), connect_timeout=5) as conn,
+            conn.cursor(binary=True) as reader,
+        ):
+            yield reader

@@ -53,13 +53,21 @@ class Services:
             ledger.breaker = db.breaker
             db.breaker.on_recover.append(ledger.discard_broken_connections)
         eventlog = EventLog(is_postgres=db.is_postgres, mapper=ledger.mapper)
+        # The read table can always be re-projected, and a crash loses its rows and its tracking
+        # position together: its commits need not wait for the disk.
+        projection_db = Database(
+            settings.database, pool_size=2, durable=False, name="ledger-projection"
+        )
+        projection_db.open()
         projector = Projector(
-            db,
+            projection_db,
             eventlog,
             batch_size=settings.projection_batch_size,
             poll_seconds=settings.projection_poll_seconds,
             idle_seconds=settings.projection_idle_seconds,
         )
+        if observer is not None:
+            projector.on_projected = observer.projected
         return cls(
             settings=settings,
             db=db,
@@ -128,4 +136,5 @@ class Services:
         for thread in self._threads:
             thread.join(timeout=10)
         self.ledger.close()
+        self.projector.db.close()
         self.db.close()

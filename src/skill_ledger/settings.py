@@ -136,7 +136,8 @@ class DatabaseURL:
         """The URL again, password hidden."""
         if self.backend == "sqlite":
             return f"sqlite:///{self.path}"
-        return f"postgresql://{self.user}:***@{self.host}:{self.port}/{self.dbname}"
+        secret = ":***" if self.password else ""
+        return f"postgresql://{self.user}{secret}@{self.host}:{self.port}/{self.dbname}"
 
 
 def _int(env: Mapping[str, str], key: str, default: int, minimum: int = 0) -> int:

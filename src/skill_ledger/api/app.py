@@ -16,6 +16,7 @@ from litestar.openapi.plugins import JsonRenderPlugin, SwaggerRenderPlugin
 from litestar.openapi.spec import Components
 from litestar.plugins.prometheus import PrometheusConfig
 
+from skill_ledger.api.audit_routes import AUDIT_ROUTES
 from skill_ledger.api.auth import build_jwt_auth
 from skill_ledger.api.body import strict_json_body
 from skill_ledger.api.errors import EXCEPTION_HANDLERS
@@ -88,7 +89,7 @@ def create_app(
 
     protected = Router(
         path="/",
-        route_handlers=[assess, history, get_assessment, validate, archive],
+        route_handlers=[assess, history, get_assessment, validate, archive, *AUDIT_ROUTES],
         security=[jwt_auth.security_requirement],
         guards=[canonical_path],
     )

@@ -25,6 +25,7 @@ from skill_ledger.domain import (
     NotFound,
     NotPermitted,
 )
+from skill_ledger.history import InvalidQuery, UnreadableHistory
 
 log = structlog.get_logger("skill_ledger.api")
 
@@ -131,21 +132,29 @@ def on_http(request: Request[Any, Any, Any], exc: HTTPException) -> Response[Pro
     return problem(request, status, detail, headers=headers or None)
 
 
+LEDGER_STATUS: tuple[tuple[type[LedgerError], int, str | None], ...] = (
+    (NotFound, 404, None),
+    (NotPermitted, 403, None),
+    (InvalidTransition, 409, "invalid-transition"),
+    (ConcurrencyConflict, 409, "concurrent-update"),
+)
+
+
 def on_ledger(request: Request[Any, Any, Any], exc: LedgerError) -> Response[Problem]:
     """Domain errors: not found 404, not permitted 403, invalid transition 409, bad values 400."""
-    if isinstance(exc, NotFound):
-        return problem(request, 404, str(exc))
-    if isinstance(exc, NotPermitted):
-        return problem(request, 403, str(exc))
-    if isinstance(exc, InvalidTransition):
-        return problem(request, 409, str(exc), slug="invalid-transition")
-    if isinstance(exc, InvalidAssessment):
-        return problem(request, 400, str(exc), field=exc.field)
-    if isinstance(exc, ConcurrencyConflict):
-        return problem(
-            request, 409, str(exc), slug="concurrent-update", headers={"Retry-After": "1"}
-        )
-    return problem(request, 400, str(exc))
+    field = exc.field if isinstance(exc, InvalidAssessment | InvalidQuery) else None
+    for kind, status, slug in LEDGER_STATUS:
+        if isinstance(exc, kind):
+            retry = {"Retry-After": "1"} if isinstance(exc, ConcurrencyConflict) else None
+            return problem(request, status, str(exc), slug=slug, headers=retry)
+    return problem(request, 400, str(exc), field=field)
+
+
+def on_unreadable(request: Request[Any, Any, Any], exc: UnreadableHistory) -> Response[Problem]:
+    """Stored events that cannot be replayed: a server-side problem worth an alert."""
+    log.error("unreadable_history", path=request.url.path, error=str(exc))
+    detail = f"{exc}; the store may have been tampered with: run `ledger audit verify`"
+    return problem(request, 500, detail)
 
 
 def on_account(request: Request[Any, Any, Any], exc: AccountError) -> Response[Problem]:
@@ -174,6 +183,7 @@ EXCEPTION_HANDLERS: ExceptionHandlersMap = {
     ValidationException: on_validation,
     HTTPException: on_http,
     LedgerError: on_ledger,
+    UnreadableHistory: on_unreadable,
     AccountError: on_account,
     DatabaseUnavailable: on_unavailable,
     StoreOperationalError: on_unavailable,

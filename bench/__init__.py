@@ -1,0 +1,1 @@
+"""Benchmarks: the ledger against PostgreSQL's own limit and the eventsourcing library."""

@@ -1,0 +1,300 @@
+"""ours: HTTP assess throughput, latency and projection lag against a real `ledger serve`.
+
+The load generator is wrk (C, event-driven, two threads) with a Lua script of the mixed workload
+(bench/wrk/mixed.lua: ≈70 % new or changed points, 20 % identical repeats, 10 % validate). It
+costs a fraction of the server's CPU per request, so it does not starve the server on this
+2-core machine; its own CPU use is measured and reported. Without wrk the step reports nulls.
+
+Runs: 1 connection (the single-client rate), 16 connections (throughput and latency), then 16
+connections paced to about half the 16-connection rate (p99 at half load). Projection lag is the
+server's own histogram (event time → its read-table row committed), read from /metrics before
+and after the half-load run.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import resource
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from bench.harness import Context, Metrics, Step
+from skill_ledger.accounts import Accounts
+from skill_ledger.database import Database
+from skill_ledger.domain import Role
+from skill_ledger.settings import DEFAULT_SKILLS, DatabaseURL
+
+KEYS = (
+    "http_assess_per_s_1",
+    "http_assess_per_s_16",
+    "http_p50_ms",
+    "http_p95_ms",
+    "http_p99_ms",
+    "http_half_load_per_s",
+    "p50_ms_half_load",
+    "p99_ms_half_load",
+    "lag_p50_ms",
+    "lag_p99_ms",
+    "http_non_2xx_percent",
+    "loadgen_cpu_percent",
+    "server_workers",
+)
+SCRIPT = Path(__file__).resolve().parent / "wrk" / "mixed.lua"
+SECRET = "benchmark-secret-benchmark-secret-0123456789"
+PASSWORD = "benchmark password"
+LICENSES = 400
+INSTRUCTORS = 16
+SKILLS = DEFAULT_SKILLS[:8]
+WRK_THREADS = 2
+LAG_METRIC = "ledger_projection_delay_seconds_bucket"
+
+
+@dataclass(frozen=True, slots=True)
+class WrkRun:
+    """What one wrk run measured."""
+
+    rate: float
+    p50_ms: float
+    p95_ms: float
+    p99_ms: float
+    non_2xx: int
+    requests: int
+    statuses: dict[str, int]
+    loadgen_cpu_percent: float
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def _seed(url: DatabaseURL) -> tuple[list[str], str]:
+    """Instructors, an admin, a student with LICENSES licenses; returns their emails."""
+    db = Database(url, pool_size=2)
+    db.open()
+    try:
+        accounts = Accounts(db)
+        suffix = uuid.uuid4().hex[:6]
+        instructors = [
+            accounts.add_user(
+                f"coach{n}-{suffix}@bench.test", f"Coach {n}", Role.INSTRUCTOR, PASSWORD
+            ).email
+            for n in range(INSTRUCTORS)
+        ]
+        admin = accounts.add_user(f"admin-{suffix}@bench.test", "Admin", Role.ADMIN, PASSWORD).email
+        student = accounts.add_user(f"student-{suffix}@bench.test", "S", Role.STUDENT, PASSWORD)
+        with db.transaction() as cursor:
+            cursor.executemany(
+                "INSERT INTO licenses (holder_id, created_at) VALUES (%s, now())",
+                [(student.id,)] * LICENSES,
+            )
+        return instructors, admin
+    finally:
+        db.close()
+
+
+class Server:
+    """`ledger serve` in production mode on a benchmark database."""
+
+    def __init__(self, url: DatabaseURL, workers: int, log_path: Path) -> None:
+        self.port = _free_port()
+        self.base = f"http://127.0.0.1:{self.port}"
+        self.metrics_dir = tempfile.mkdtemp(prefix="ledger-bench-metrics-")
+        env = {
+            **os.environ,
+            "LEDGER_DATABASE_URL": url.url(),
+            "LEDGER_ENV": "production",
+            "LEDGER_JWT_SECRET": SECRET,
+            "LEDGER_LOGIN_RATE_PER_MINUTE": "100000",
+            "LEDGER_SKILLS": ",".join(DEFAULT_SKILLS),
+            "LEDGER_POOL_SIZE": "24",
+            "PROMETHEUS_MULTIPROC_DIR": self.metrics_dir,
+        }
+        ledger = str(Path(sys.executable).parent / "ledger")
+        self.log = log_path.open("wb")
+        self.process = subprocess.Popen(
+            [ledger, "serve", "--port", str(self.port), "--workers", str(workers)],
+            env=env,
+            stdout=self.log,
+            stderr=subprocess.STDOUT,
+        )
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            try:
+                if httpx.get(f"{self.base}/health", timeout=1).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                pass
+            if self.process.poll() is not None:
+                break
+            time.sleep(0.2)
+        self.stop()
+        raise RuntimeError(f"ledger serve did not start (see {log_path})")
+
+    def token(self, email: str) -> str:
+        """A bearer token."""
+        response = httpx.post(
+            f"{self.base}/api/v1/auth/login",
+            json={"email": email, "password": PASSWORD},
+            timeout=30,
+        )
+        response.raise_for_status()
+        token: str = response.json()["access_token"]
+        return token
+
+    def lag_buckets(self) -> dict[float, float]:
+        """Cumulative counts of the projection-delay histogram by upper bound (seconds)."""
+        text = httpx.get(f"{self.base}/metrics", timeout=30).text
+        buckets: dict[float, float] = {}
+        for match in re.finditer(rf'^{LAG_METRIC}\{{le="([^"]+)"\}} (\S+)$', text, re.MULTILINE):
+            bound = float("inf") if match.group(1) == "+Inf" else float(match.group(1))
+            buckets[bound] = buckets.get(bound, 0.0) + float(match.group(2))
+        return buckets
+
+    def stop(self) -> None:
+        """Terminate the server and its workers."""
+        self.process.terminate()
+        try:
+            self.process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+        self.log.close()
+        shutil.rmtree(self.metrics_dir, ignore_errors=True)
+
+
+def _wrk(
+    base: str, env: dict[str, str], connections: int, seconds: float, delay_ms: float = 0
+) -> WrkRun:
+    threads = min(WRK_THREADS, connections)
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    started = time.perf_counter()
+    result = subprocess.run(
+        [
+            "wrk",
+            f"-t{threads}",
+            f"-c{connections}",
+            f"-d{max(1, round(seconds))}s",
+            "--timeout",
+            "10s",
+            "-s",
+            str(SCRIPT),
+            base,
+        ],
+        env={**env, "LEDGER_WRK_THREADS": str(threads), "DELAY_MS": f"{delay_ms:.3f}"},
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    elapsed = time.perf_counter() - started
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    line = next(x for x in result.stdout.splitlines() if x.startswith("WRK_JSON "))
+    data: dict[str, Any] = json.loads(line.removeprefix("WRK_JSON "))
+    ok = sum(count for status, count in data["statuses"].items() if status.startswith("2"))
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    return WrkRun(
+        rate=round(data["requests"] / (data["duration_us"] / 1e6), 1),
+        p50_ms=round(data["p50_us"] / 1000, 2),
+        p95_ms=round(data["p95_us"] / 1000, 2),
+        p99_ms=round(data["p99_us"] / 1000, 2),
+        non_2xx=data["requests"] - ok,
+        requests=data["requests"],
+        statuses=data["statuses"],
+        loadgen_cpu_percent=round(100 * cpu / elapsed, 1),
+    )
+
+
+def _percentile(before: dict[float, float], after: dict[float, float], q: float) -> float | None:
+    """The q-quantile (ms) of the observations between two scrapes, interpolated in buckets."""
+    bounds = sorted(after)
+    counts = [after[b] - before.get(b, 0.0) for b in bounds]
+    total = counts[-1] if counts else 0.0
+    if total <= 0:
+        return None
+    rank = q * total
+    lower_bound, lower_count = 0.0, 0.0
+    for bound, count in zip(bounds, counts, strict=True):
+        if count >= rank:
+            if bound == float("inf"):
+                return round(lower_bound * 1000, 2)
+            share = (rank - lower_count) / (count - lower_count) if count > lower_count else 1.0
+            return round((lower_bound + share * (bound - lower_bound)) * 1000, 2)
+        lower_bound, lower_count = bound, count
+    return None
+
+
+def run(context: Context) -> Metrics:
+    """Start the server, drive the three wrk runs, read the projection lag."""
+    if shutil.which("wrk") is None:
+        context.say("wrk not found (apt-get install wrk): HTTP figures not measured")
+        context.notes["http"] = "wrk missing: not measured"
+        return dict.fromkeys(KEYS)
+    seconds = 12.0 if context.sizes.mode == "full" else 3.0
+    workers = int(os.environ.get("LEDGER_BENCH_WORKERS", "2"))
+    with context.databases.fresh("http") as url:
+        instructors, admin = _seed(url)
+        log_path = Path(tempfile.gettempdir()) / f"ledger-bench-serve-{url.dbname}.log"
+        server = Server(url, workers, log_path)
+        try:
+            env = {
+                **os.environ,
+                "LEDGER_INSTRUCTOR_TOKENS": ",".join(server.token(e) for e in instructors),
+                "LEDGER_ADMIN_TOKEN": server.token(admin),
+                "LEDGER_LICENSES": str(LICENSES),
+                "LEDGER_SKILLS": ",".join(SKILLS),
+            }
+            _wrk(server.base, env, 16, 2.0)  # warm-up: connections, caches, first streams
+            single = _wrk(server.base, env, 1, seconds)
+            context.say(f"1 client: {single.rate:,.0f}/s, p50 {single.p50_ms} ms")
+            full = _wrk(server.base, env, 16, seconds)
+            context.say(
+                f"16 clients: {full.rate:,.0f}/s, p50 {full.p50_ms} ms, p99 {full.p99_ms} ms, "
+                f"statuses {full.statuses}, wrk CPU {full.loadgen_cpu_percent} %"
+            )
+            # Each connection waits between requests so that 16 of them offer ~half the rate.
+            delay_ms = max(0.0, 16 * 1000 / (full.rate / 2) - single.p50_ms)
+            lag_before = server.lag_buckets()
+            half = _wrk(server.base, env, 16, seconds, delay_ms)
+            lag_after = server.lag_buckets()
+            context.say(
+                f"half load: {half.rate:,.0f}/s (pause {delay_ms:.1f} ms), p99 {half.p99_ms} ms"
+            )
+        finally:
+            server.stop()
+    context.notes["http"] = (
+        f"wrk {WRK_THREADS} threads, mixed.lua, {seconds:.0f} s per run, "
+        f"ledger serve --workers {workers}, server log {log_path}"
+    )
+    total = full.requests or 1
+    return {
+        "http_assess_per_s_1": single.rate,
+        "http_assess_per_s_16": full.rate,
+        "http_p50_ms": full.p50_ms,
+        "http_p95_ms": full.p95_ms,
+        "http_p99_ms": full.p99_ms,
+        "http_half_load_per_s": half.rate,
+        "p50_ms_half_load": half.p50_ms,
+        "p99_ms_half_load": half.p99_ms,
+        "lag_p50_ms": _percentile(lag_before, lag_after, 0.50),
+        "lag_p99_ms": _percentile(lag_before, lag_after, 0.99),
+        "http_non_2xx_percent": round(100 * full.non_2xx / total, 2),
+        "loadgen_cpu_percent": full.loadgen_cpu_percent,
+        "server_workers": workers,
+    }
+
+
+STEP = Step(name="http", title="ours: HTTP assess (wrk, mixed workload)", keys=KEYS, run=run)

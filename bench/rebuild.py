@@ -1,0 +1,178 @@
+"""rebuild: Projector.rebuild over a generated ledger vs the library's per-event ProjectionRunner.
+
+One database and one generated history: its first events are loaded and the library's
+ProjectionRunner projects them into football_skill_assessments with the live projector's own
+SQL (select_by_ids, write_rows), one transaction per event, as the library's runner works;
+then the rest is loaded and the ledger's rebuild runs twice: over the ledger as loaded (the
+read table holds only the runner's rows) and again, replacing the full table.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from eventsourcing.persistence import Tracking
+from eventsourcing.postgres import PostgresTrackingRecorder
+from eventsourcing.projection import Projection, ProjectionRunner
+from psycopg.rows import tuple_row
+
+from bench import generate
+from bench.harness import Context, Metrics, Step
+from skill_ledger.application import APPLICATION_NAME, Ledger
+from skill_ledger.domain import SkillRecord, fold
+from skill_ledger.readmodel import TABLE, select_by_ids, write_rows
+from skill_ledger.services import Services
+from skill_ledger.settings import DatabaseURL, Settings
+
+RUNNER_TIMEOUT_SECONDS = 900
+
+
+class RunnerLedger(Ledger):
+    """The ledger as ProjectionRunner builds it: from an environment only."""
+
+    name = APPLICATION_NAME
+
+    def __init__(self, env: Any) -> None:
+        settings = Settings(database=DatabaseURL.parse(env["BENCH_LEDGER_URL"]))
+        super().__init__(settings, directory=None)  # type: ignore[arg-type]  # only reads the log
+
+
+class RowView(PostgresTrackingRecorder):
+    """The read table as a library tracking recorder: row and tracking in one transaction."""
+
+    def project(self, event: Any, tracking: Tracking) -> None:
+        """Fold one event into its row, exactly as the live projector's batches do."""
+        with (
+            self.datastore.get_connection() as conn,
+            conn.transaction(),
+            conn.cursor(row_factory=tuple_row) as cursor,
+        ):
+            if isinstance(event, SkillRecord.Validated | SkillRecord.Archived):
+                rows = select_by_ids(cursor, [event.assessment_id], is_postgres=True)
+            else:
+                rows = {}
+            fold(rows, [event])
+            write_rows(cursor, rows.values())
+            self._insert_tracking(cursor, tracking)  # type: ignore[arg-type]
+
+
+class RowProjection(Projection[RowView]):
+    """Every event of the ledger, one at a time."""
+
+    name = "runner"
+
+    def process_event(self, domain_event: Any, tracking: Tracking) -> None:  # type: ignore[override]
+        """Project it (tracking advances for every event)."""
+        self.view.project(domain_event, tracking)
+
+
+def runner_events_per_second(url: DatabaseURL, events: int) -> float:
+    """Start a ProjectionRunner at position 0; its rate from the warm-up position to `events`."""
+    env = {
+        "BENCH_LEDGER_URL": url.url(),
+        "PERSISTENCE_MODULE": "eventsourcing.postgres",
+        "POSTGRES_DBNAME": url.dbname,
+        "POSTGRES_HOST": url.host,
+        "POSTGRES_PORT": str(url.port),
+        "POSTGRES_USER": url.user,
+        "POSTGRES_PASSWORD": url.password,
+    }
+    warm_up = min(500, events // 10)
+    deadline = time.monotonic() + RUNNER_TIMEOUT_SECONDS
+    with ProjectionRunner(
+        application_class=RunnerLedger,
+        projection_class=RowProjection,
+        view_class=RowView,
+        env=env,
+    ) as runner:
+        started = _tracked(runner, warm_up, deadline)
+        finished = _tracked(runner, events, deadline)
+    return (events - warm_up) / (finished - started)
+
+
+def _tracked(runner: ProjectionRunner[Any, RowView], position: int, deadline: float) -> float:
+    """When the runner's tracking reached `position` (polled every 10 ms)."""
+    while (runner.view.max_tracking_id(APPLICATION_NAME) or 0) < position:
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"the ProjectionRunner did not reach position {position}")
+        runner.run_forever(timeout=0.01)  # sleeps, and re-raises the runner's error
+    return time.perf_counter()
+
+
+def run(context: Context) -> Metrics:
+    """Load a prefix and time the library's runner on it, load the rest, rebuild twice."""
+    sizes = context.sizes
+    metrics: Metrics = {}
+    databases = context.databases
+    with databases.fresh("rebuild") as url:
+        generator = generate.Generator(sizes.rebuild_pairs)
+        prefix = generate.load(url, generator, sizes.runner_events)
+        databases.settle(url, "ledger_events")
+        runner_rate = runner_events_per_second(url, sizes.runner_events)
+        metrics["runner_events"] = sizes.runner_events
+        metrics["runner_events_per_s"] = round(runner_rate, 1)
+        context.say(
+            f"library ProjectionRunner over the first {sizes.runner_events:,} events: "
+            f"{runner_rate:,.0f} events/s"
+        )
+        rest = generate.load(url, generator, sizes.rebuild_events - sizes.runner_events)
+        databases.settle(url, "ledger_events", TABLE)
+        metrics["generated_events"] = prefix.events + rest.events
+        metrics["generate_seconds"] = round(prefix.seconds + rest.seconds, 1)
+        context.say(
+            f"generated {prefix.events + rest.events:,} events ({generator.commands:,} commands "
+            f"on {len(generator.records):,} pairs) in {prefix.seconds + rest.seconds:.1f} s"
+        )
+        services = Services.open(Settings(database=url))
+        try:
+            first = services.projector.rebuild()
+            context.say(
+                f"rebuild over the runner's prefix rows: {first.events_per_second:,.0f} events/s "
+                f"({first.rows:,} rows in {first.seconds:.1f} s)"
+            )
+            databases.settle(url, TABLE)
+            again = services.projector.rebuild()
+            context.say(
+                f"rebuild replacing the full table: {again.events_per_second:,.0f} events/s "
+                f"({again.rows:,} rows in {again.seconds:.1f} s)"
+            )
+        finally:
+            services.close()
+    metrics.update(
+        {
+            "rebuild_events": first.events,
+            "rebuild_rows": first.rows,
+            "rebuild_seconds": round(first.seconds, 2),
+            "rebuild_events_per_s": round(first.events_per_second, 1),
+            "rebuild_replace_seconds": round(again.seconds, 2),
+            "rebuild_replace_events_per_s": round(again.events_per_second, 1),
+        }
+    )
+    context.notes["rebuild"] = (
+        f"Projector.rebuild (what `ledger projection rebuild` runs) over {first.events:,} "
+        "generated events: rebuild_events_per_s on the ledger as loaded (its read table holds "
+        f"only the runner's rows for the first {sizes.runner_events:,} events), "
+        "rebuild_replace_events_per_s run again to replace the full, vacuumed table. The "
+        "library's ProjectionRunner projected those first events before the rest was loaded."
+    )
+    return metrics
+
+
+STEP = Step(
+    name="rebuild",
+    title="rebuild: Projector.rebuild vs the library's per-event ProjectionRunner",
+    keys=(
+        "generated_events",
+        "generate_seconds",
+        "runner_events",
+        "runner_events_per_s",
+        "rebuild_events",
+        "rebuild_rows",
+        "rebuild_seconds",
+        "rebuild_events_per_s",
+        "rebuild_replace_seconds",
+        "rebuild_replace_events_per_s",
+    ),
+    run=run,
+)

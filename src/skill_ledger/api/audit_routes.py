@@ -1,0 +1,116 @@
+"""Auditors' HTTP reads: a pair's events, its state at a past version or time, the global feed."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any
+
+import msgspec
+from litestar import Request, get
+from litestar.params import Parameter
+from litestar.security.jwt import Token
+
+from skill_ledger.accounts import User
+from skill_ledger.api.auth import allow, services_of
+from skill_ledger.api.routes import COMMON, LicenseId, Skill, problems
+from skill_ledger.api.schemas import AssessmentOut
+from skill_ledger.audit import EventRecord
+from skill_ledger.domain import LicenseNotFound, Role
+from skill_ledger.history import MAX_FEED_LIMIT, History, parse_as_of
+from skill_ledger.services import Services
+
+AUDITORS = (Role.ADMIN, Role.AUDITOR)
+
+
+class PairStateOut(msgspec.Struct):
+    """A pair's assessments as they stood after `version`."""
+
+    license_id: int
+    skill_name: str
+    stream: str
+    version: int
+    as_of: datetime | None
+    active: AssessmentOut | None
+    assessments: list[AssessmentOut]
+
+
+class FeedOut(msgspec.Struct):
+    """A page of the global event feed; pass `next_after` back as `after` for the next page."""
+
+    events: list[EventRecord]
+    next_after: int
+    has_more: bool
+
+
+def _checked_pair(services: Services, license_id: int, skill: str) -> History:
+    services.ledger.check_skill(skill)
+    if services.accounts.license_holder(license_id) is None:
+        raise LicenseNotFound(license_id)
+    return History(services.db, services.eventlog)
+
+
+@get(
+    "/api/v1/licenses/{license_id:int}/skills/{skill:str}/events",
+    guards=[allow(*AUDITORS)],
+    sync_to_thread=True,
+    tags=["audit"],
+    summary="The pair's full event history: version, type, time, actor, payload, hash chain",
+    responses=problems(400, *COMMON, 404),
+)
+def pair_events(
+    request: Request[User, Token, Any], license_id: LicenseId, skill: Skill
+) -> list[EventRecord]:
+    """Every event of the (license, skill) stream in version order."""
+    return _checked_pair(services_of(request), license_id, skill).events(license_id, skill)
+
+
+@get(
+    "/api/v1/licenses/{license_id:int}/skills/{skill:str}/state",
+    guards=[allow(*AUDITORS)],
+    sync_to_thread=True,
+    tags=["audit"],
+    summary="Time travel: the pair's assessments as they stood at ?version=N or ?as_of=RFC 3339",
+    responses=problems(400, *COMMON, 404),
+)
+def pair_state(
+    request: Request[User, Token, Any],
+    license_id: LicenseId,
+    skill: Skill,
+    version: Annotated[int | None, Parameter(ge=0, le=2**31, required=False)] = None,
+    as_of: Annotated[str | None, Parameter(max_length=64, required=False)] = None,
+) -> PairStateOut:
+    """Folded from the stored events up to that version or moment (never from snapshots)."""
+    history = _checked_pair(services_of(request), license_id, skill)
+    moment = parse_as_of(as_of) if as_of is not None else None
+    state = history.state(license_id, skill, version=version, as_of=moment)
+    return PairStateOut(
+        license_id=state.license_id,
+        skill_name=state.skill_name,
+        stream=str(state.stream),
+        version=state.version,
+        as_of=state.as_of,
+        active=AssessmentOut.of(state.active) if state.active else None,
+        assessments=[AssessmentOut.of(row) for row in state.assessments],
+    )
+
+
+@get(
+    "/api/v1/events",
+    guards=[allow(*AUDITORS)],
+    sync_to_thread=True,
+    tags=["audit"],
+    summary="The global feed in notification order, with a cursor",
+    responses=problems(400, *COMMON),
+)
+def event_feed(
+    request: Request[User, Token, Any],
+    after: Annotated[int, Parameter(ge=0, le=2**63 - 1)] = 0,
+    limit: Annotated[int, Parameter(ge=1, le=MAX_FEED_LIMIT)] = 100,
+) -> FeedOut:
+    """Events after position `after`; commit order equals position order, so none is skipped."""
+    services = services_of(request)
+    page = History(services.db, services.eventlog).feed(after, limit)
+    return FeedOut(events=page.events, next_after=page.next_after, has_more=page.has_more)
+
+
+AUDIT_ROUTES = [pair_events, pair_state, event_feed]
