@@ -52,4 +52,4 @@ format: install
 	$(BIN)/ruff check --fix src tests migrations bench
 
 clean:
-	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache .hypothesis
+	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache .hypothesis .schemathesis

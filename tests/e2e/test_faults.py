@@ -276,6 +276,7 @@ def test_postgres_restart_under_load_answers_503_fast_and_recovers_losing_nothin
     table, folded = table_and_fold(services)
     assert table == folded
     assert log_failures(server.logs()) == []
+    assert "status=500" not in server.logs(), "the access log records the 503s as sent"
 
 
 # -- kill -9 the API while commands are in flight --------------------------------------------------

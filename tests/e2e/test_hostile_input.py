@@ -37,6 +37,10 @@ OK = {"points_earned": 7, "points_total": 10}
 # fields that JSON Schema cannot state, so schemathesis' positive-data check cannot apply.
 EXCLUDED_CHECKS = "positive_data_acceptance"
 SCHEMATHESIS_CONFIG = """
+[cache]
+enabled = false
+[generation]
+database = "none"
 [dictionaries.licenses]
 values = [{licenses}]
 [dictionaries.skills]
@@ -117,6 +121,32 @@ def test_schemathesis_finds_no_server_error_and_no_schema_mismatch(
     assert result["operations"]["tested"] == result["operations"]["selected"] > 0
     assert result["test_cases"]["generated"] > 0
     assert "unhandled_error" not in module_server.logs()[log_before:]
+
+
+def test_refusals_by_the_token_check_are_logged_and_counted_with_their_status(
+    module_server: Server,
+) -> None:
+    path = "/api/v1/assessments/3f1e2d3c-4b5a-4968-8776-655443322110"
+    tokens = {"none": {}, "garbage": {"Authorization": "Bearer not.a.token"}}
+    with module_server.client() as client:
+        before = client.get("/metrics").text
+        answers = {name: client.get(path, headers=headers) for name, headers in tokens.items()}
+        after = client.get("/metrics").text
+    series = (
+        'ledger_http_requests_total{app_name="ledger",method="GET",'
+        'path="/api/v1/assessments/{assessment_id}",status_code="401"} '
+    )
+
+    def counted(text: str) -> float:
+        found = [line for line in text.splitlines() if line.startswith(series)]
+        return float(found[0].rsplit(" ", 1)[1]) if found else 0.0
+
+    assert [answer.status_code for answer in answers.values()] == [401, 401]
+    assert counted(after) - counted(before) == 2
+    for answer in answers.values():
+        request_id = answer.headers["x-request-id"]
+        [line] = [line for line in module_server.logs().splitlines() if request_id in line]
+        assert "status=401" in line
 
 
 # -- bodies: size, nesting, encoding --------------------------------------------------------------

@@ -20,7 +20,7 @@ from skill_ledger.api.audit_routes import AUDIT_ROUTES
 from skill_ledger.api.auth import build_jwt_auth
 from skill_ledger.api.body import strict_json_body
 from skill_ledger.api.errors import EXCEPTION_HANDLERS
-from skill_ledger.api.middleware import RequestContextMiddleware
+from skill_ledger.api.middleware import MiddlewareErrorsMiddleware, RequestContextMiddleware
 from skill_ledger.api.routes import (
     archive,
     assess,
@@ -104,6 +104,7 @@ def create_app(
         middleware=[
             RequestContextMiddleware,
             http_metrics.middleware,
+            MiddlewareErrorsMiddleware,
             jwt_auth.middleware,
             rate_limit.middleware,
         ],
