@@ -59,6 +59,11 @@ class Services:
             settings.database, pool_size=2, durable=False, name="ledger-projection"
         )
         projection_db.open()
+        if db.is_postgres:
+            # One server, one breaker: a recovery cleans every pool (else the projector meets a
+            # connection the restart closed and stalls read-your-writes waits), and waits see it.
+            projection_db.breaker = db.breaker
+            db.breaker.on_recover.append(projection_db.discard_broken)
         projector = Projector(
             projection_db,
             eventlog,
