@@ -243,7 +243,7 @@ def run(context: Context) -> Metrics:
         context.say("wrk not found (apt-get install wrk): HTTP figures not measured")
         context.notes["http"] = "wrk missing: not measured"
         return dict.fromkeys(KEYS)
-    seconds = 12.0 if context.sizes.mode == "full" else 3.0
+    seconds = 12.0 if context.sizes.mode == "full" else 2.0
     workers = int(os.environ.get("LEDGER_BENCH_WORKERS", "2"))
     with context.databases.fresh("http") as url:
         instructors, admin = _seed(url)
@@ -257,7 +257,7 @@ def run(context: Context) -> Metrics:
                 "LEDGER_LICENSES": str(LICENSES),
                 "LEDGER_SKILLS": ",".join(SKILLS),
             }
-            _wrk(server.base, env, 16, 2.0)  # warm-up: connections, caches, first streams
+            _wrk(server.base, env, 16, 1.0 if context.sizes.mode == "quick" else 3.0)  # warm-up
             single = _wrk(server.base, env, 1, seconds)
             context.say(f"1 client: {single.rate:,.0f}/s, p50 {single.p50_ms} ms")
             full = _wrk(server.base, env, 16, seconds)

@@ -6,10 +6,9 @@ import os
 import secrets
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Any
 
 import anyio.to_thread
-from litestar import Litestar, Request, Router
+from litestar import Litestar, Router
 from litestar.middleware.rate_limit import RateLimitConfig
 from litestar.openapi.config import OpenAPIConfig
 from litestar.openapi.plugins import JsonRenderPlugin, SwaggerRenderPlugin
@@ -38,7 +37,6 @@ from skill_ledger.services import Services
 from skill_ledger.settings import MIN_PRODUCTION_SECRET_BYTES, ConfigurationError, Settings
 
 MAX_BODY_BYTES = 64 * 1024
-LOGIN_PATH = "/api/v1/auth/login"
 PROJECTOR_ENV = "LEDGER_PROJECTOR"
 
 
@@ -49,10 +47,6 @@ def check_secret(settings: Settings) -> None:
             f"LEDGER_ENV=production needs LEDGER_JWT_SECRET of at least "
             f"{MIN_PRODUCTION_SECRET_BYTES} bytes"
         )
-
-
-def _is_login(request: Request[Any, Any, Any]) -> bool:
-    return request.url.path == LOGIN_PATH
 
 
 def create_app(
@@ -93,20 +87,18 @@ def create_app(
         security=[jwt_auth.security_requirement],
         guards=[canonical_path],
     )
-    rate_limit = RateLimitConfig(
-        rate_limit=("minute", settings.login_rate_per_minute),
-        check_throttle_handler=_is_login,
-    )
+    # Only login is rate-limited (per client address, per process): other routes skip the check.
+    rate_limit = RateLimitConfig(rate_limit=("minute", settings.login_rate_per_minute))
+    public = Router(path="/", route_handlers=[login], middleware=[rate_limit.middleware])
     http_metrics = PrometheusConfig(app_name="ledger", prefix="ledger_http", group_path=True)
     app = Litestar(
-        route_handlers=[login, health, metrics, protected],
+        route_handlers=[public, health, metrics, protected],
         lifespan=[lifespan],
         middleware=[
             RequestContextMiddleware,
             http_metrics.middleware,
             MiddlewareErrorsMiddleware,
             jwt_auth.middleware,
-            rate_limit.middleware,
         ],
         exception_handlers=EXCEPTION_HANDLERS,
         before_request=strict_json_body,
