@@ -66,14 +66,14 @@ def canonical_path(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteH
     """404 unless each id in the path is spelled canonically: one resource, one URL.
 
     The int and uuid converters take whatever int() and UUID() take: "+1", "01", "١" and "１"
-    would all name license 1 ("1_0" license 10), and upper case, braces, "urn:uuid:" or no
-    dashes the same assessment.
+    would all name license 1 ("1_0" license 10), and braces, "urn:uuid:" or no dashes the same
+    assessment. Case is ignored, as RFC 9562 says UUIDs are read.
     """
     params = connection.path_params
     canonical = PATH_PARAMETER.sub(
         lambda m: str(params[m.group(1)]), connection.scope["path_template"]
     )
-    if canonical != connection.scope["path"]:
+    if canonical.lower() != connection.scope["path"].lower():
         raise NotFoundException(f"Not found; the canonical path is {canonical}")
 
 
