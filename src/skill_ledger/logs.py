@@ -1,14 +1,17 @@
 """Logging set-up: console lines in development, one JSON object per line in production.
 
-The ledger's own lines go through structlog straight to stderr (no stdlib LogRecord per line:
-commands log several lines each, on the hot path); other libraries' stdlib logging is rendered
-by the same processors, so both look alike.
+The ledger's own lines go through structlog to a background writer (no stdlib LogRecord and no
+write on the request's thread: commands log several lines each, on the hot path); other
+libraries' stdlib logging is rendered by the same processors, so both look alike.
 """
 
 from __future__ import annotations
 
+import atexit
 import logging
+import queue
 import sys
+import threading
 from collections.abc import MutableMapping
 from typing import Any, TextIO
 
@@ -20,16 +23,59 @@ def _json(event: object, **_: object) -> str:
     return msgspec.json.encode(event, enc_hook=str).decode()
 
 
-class _NamedWriteLogger(structlog.WriteLogger):
-    """A WriteLogger that remembers the name it was created with."""
+class LineWriter:
+    """Writes log lines to a stream from one background thread, in batches.
 
-    def __init__(self, file: TextIO, name: str) -> None:
-        super().__init__(file)
+    Request threads and the event loop only append to a queue: they never wait for the stream or
+    for each other's writes. The thread writes whatever has queued with one flush; at exit (and
+    on `flush()`) everything queued is written.
+    """
+
+    def __init__(self, stream: TextIO) -> None:
+        self._stream = stream
+        self._lines: queue.SimpleQueue[str | None] = queue.SimpleQueue()
+        self._thread = threading.Thread(target=self._run, name="log-writer", daemon=True)
+        self._thread.start()
+        atexit.register(self.flush)
+
+    def write(self, line: str) -> None:
+        """Queue one line."""
+        self._lines.put(line)
+
+    def _run(self) -> None:
+        while True:
+            line = self._lines.get()
+            batch = [line]
+            while not self._lines.empty() and len(batch) < 1000:
+                batch.append(self._lines.get_nowait())
+            self._emit(batch)
+
+    def _emit(self, batch: list[str | None]) -> None:
+        text = "".join(line + "\n" for line in batch if line is not None)
+        if text:
+            self._stream.write(text)
+            self._stream.flush()
+
+    def flush(self) -> None:
+        """Write everything queued so far, now, from the calling thread."""
+        batch: list[str | None] = []
+        while not self._lines.empty():
+            batch.append(self._lines.get_nowait())
+        self._emit(batch)
+
+
+class _NamedLogger:
+    """A structlog logger that remembers its name and hands lines to the writer."""
+
+    def __init__(self, writer: LineWriter, name: str) -> None:
         self.name = name
+        self._writer = writer
 
+    def msg(self, message: str) -> None:
+        """Queue the rendered line."""
+        self._writer.write(message)
 
-def _logger_factory(*args: Any) -> _NamedWriteLogger:
-    return _NamedWriteLogger(sys.stderr, str(args[0]) if args else "skill_ledger")
+    log = debug = info = warn = warning = error = critical = exception = fatal = msg
 
 
 def _add_name(
@@ -54,6 +100,11 @@ def configure_logging(*, production: bool, level: int = logging.INFO) -> None:
     exceptions: list[structlog.types.Processor] = (
         [structlog.processors.format_exc_info] if production else []
     )
+    writer = LineWriter(sys.stderr)
+
+    def logger_factory(*args: Any) -> _NamedLogger:
+        return _NamedLogger(writer, str(args[0]) if args else "skill_ledger")
+
     structlog.configure(
         processors=[
             structlog.contextvars.merge_contextvars,
@@ -63,7 +114,7 @@ def configure_logging(*, production: bool, level: int = logging.INFO) -> None:
             *exceptions,
             renderer,
         ],
-        logger_factory=_logger_factory,
+        logger_factory=logger_factory,
         wrapper_class=structlog.make_filtering_bound_logger(level),
         cache_logger_on_first_use=True,
     )

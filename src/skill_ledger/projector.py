@@ -128,6 +128,7 @@ class Projector:
         self.last_batch_at: float | None = None
         self.leading = False
         self.on_projected: Callable[[list[float]], None] | None = None
+        self._batching = threading.Lock()
         self.lock_key = int.from_bytes(
             hashlib.sha256(name.encode()).digest()[:8], "big", signed=True
         )
@@ -231,6 +232,31 @@ class Projector:
 
     def run_batch(self) -> int:
         """Project the next batch in one transaction; returns how many events it covered."""
+        with self._batching:
+            return self._run_batch()
+
+    def help_until(self, position: int, timeout: float) -> bool:
+        """Project in this thread until `position` is passed (or wait while another thread does).
+
+        Used by commands of the leading process: the committing thread projects its own events
+        at once instead of waiting for the loop to be woken, and one batch serves every command
+        committed meanwhile. False on timeout.
+        """
+        deadline = time.monotonic() + timeout
+        while self.watch.position < position:
+            if self._batching.acquire(blocking=False):
+                try:
+                    if self._run_batch() == 0 and self.watch.position < position:
+                        return False  # not in the log yet: leave it to the loop
+                finally:
+                    self._batching.release()
+            else:
+                self.watch.wait_for(position, min(0.05, max(0.0, deadline - time.monotonic())))
+            if time.monotonic() >= deadline:
+                return self.watch.position >= position
+        return True
+
+    def _run_batch(self) -> int:
         with self.db.transaction() as cursor:
             position = self._lock_position(cursor)
             logged = self.eventlog.read(cursor, position, self.batch_size)

@@ -128,6 +128,12 @@ class Services:
         """
         if position is None:
             return True
+        if self.projector.leading and not self.db.breaker.is_open:
+            try:
+                if self.projector.help_until(position, self.settings.projection_wait_seconds):
+                    return True
+            except (DatabaseUnavailable, psycopg.Error) as e:
+                log.warning("projection_help_failed", error=str(e).splitlines()[0])
         self.projector.kick()
         deadline = time.monotonic() + self.settings.projection_wait_seconds
         while not self.projector.watch.wait_for(position, WAIT_SLICE_SECONDS):

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import itertools
 import re
+import secrets
 import time
-import uuid
 from typing import Any
 
 import structlog
@@ -31,13 +32,16 @@ class RequestContextMiddleware:
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
+        # Unique per process and cheap: a random prefix and a counter (32 hex digits).
+        prefix = secrets.token_hex(8)
+        self._ids = (f"{prefix}{n:016x}" for n in itertools.count())
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Wrap one HTTP request."""
         if scope["type"] != "http":  # type: ignore[comparison-overlap]
             await self.app(scope, receive, send)
             return
-        request_id = _incoming_id(scope) or uuid.uuid4().hex
+        request_id = _incoming_id(scope) or next(self._ids)
         structlog.contextvars.bind_contextvars(request_id=request_id)
         started = time.perf_counter()
         status = 500
