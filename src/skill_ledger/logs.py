@@ -8,11 +8,12 @@ libraries' stdlib logging is rendered by the same processors, so both look alike
 from __future__ import annotations
 
 import atexit
+import contextlib
 import logging
 import queue
 import sys
 import threading
-from collections.abc import MutableMapping
+from collections.abc import Callable, MutableMapping
 from typing import Any, TextIO
 
 import msgspec
@@ -31,7 +32,7 @@ class LineWriter:
     on `flush()`) everything queued is written.
     """
 
-    def __init__(self, stream: TextIO) -> None:
+    def __init__(self, stream: Callable[[], TextIO]) -> None:
         self._stream = stream
         self._lines: queue.SimpleQueue[str | None] = queue.SimpleQueue()
         self._thread = threading.Thread(target=self._run, name="log-writer", daemon=True)
@@ -52,9 +53,12 @@ class LineWriter:
 
     def _emit(self, batch: list[str | None]) -> None:
         text = "".join(line + "\n" for line in batch if line is not None)
-        if text:
-            self._stream.write(text)
-            self._stream.flush()
+        if not text:
+            return
+        stream = self._stream()
+        with contextlib.suppress(ValueError, OSError):  # stderr closed or gone: nowhere to say so
+            stream.write(text)
+            stream.flush()
 
     def flush(self) -> None:
         """Write everything queued so far, now, from the calling thread."""
@@ -100,7 +104,7 @@ def configure_logging(*, production: bool, level: int = logging.INFO) -> None:
     exceptions: list[structlog.types.Processor] = (
         [structlog.processors.format_exc_info] if production else []
     )
-    writer = LineWriter(sys.stderr)
+    writer = LineWriter(lambda: sys.stderr)
 
     def logger_factory(*args: Any) -> _NamedLogger:
         return _NamedLogger(writer, str(args[0]) if args else "skill_ledger")
