@@ -5,6 +5,9 @@ The load generator is wrk (C, event-driven, two threads) with a Lua script of th
 costs a fraction of the server's CPU per request, so it does not starve the server on this
 2-core machine; its own CPU use is measured and reported. Without wrk the step reports nulls.
 
+Topology as compose.yaml runs it: `ledger serve --workers 2 --no-projector` and one
+`ledger project` (LEDGER_BENCH_WORKERS, LEDGER_BENCH_PROJECTOR=inprocess to change it).
+
 Runs: 1 connection (the single-client rate), 16 connections (throughput and latency), then 16
 connections paced to about half the 16-connection rate (p99 at half load). Projection lag is the
 server's own histogram (event time → its read-table row committed), read from /metrics before
@@ -108,9 +111,9 @@ def _seed(url: DatabaseURL) -> tuple[list[str], str]:
 
 
 class Server:
-    """`ledger serve` in production mode on a benchmark database."""
+    """`ledger serve` in production mode on a benchmark database (and `ledger project`)."""
 
-    def __init__(self, url: DatabaseURL, workers: int, log_path: Path) -> None:
+    def __init__(self, url: DatabaseURL, workers: int, log_path: Path, separate: bool) -> None:
         self.port = _free_port()
         self.base = f"http://127.0.0.1:{self.port}"
         self.metrics_dir = tempfile.mkdtemp(prefix="ledger-bench-metrics-")
@@ -126,8 +129,21 @@ class Server:
         }
         ledger = str(Path(sys.executable).parent / "ledger")
         self.log = log_path.open("wb")
+        serve = [ledger, "serve", "--port", str(self.port), "--workers", str(workers)]
+        # As compose.yaml runs it: API workers without a projector, one projector process.
+        self.projector_metrics = f"http://127.0.0.1:{_free_port()}"
+        self.projector = (
+            subprocess.Popen(
+                [ledger, "project", "--metrics-port", self.projector_metrics.rsplit(":", 1)[1]],
+                env=env,
+                stdout=self.log,
+                stderr=subprocess.STDOUT,
+            )
+            if separate
+            else None
+        )
         self.process = subprocess.Popen(
-            [ledger, "serve", "--port", str(self.port), "--workers", str(workers)],
+            [*serve, "--no-projector"] if separate else serve,
             env=env,
             stdout=self.log,
             stderr=subprocess.STDOUT,
@@ -157,8 +173,13 @@ class Server:
         return token
 
     def lag_buckets(self) -> dict[float, float]:
-        """Cumulative counts of the projection-delay histogram by upper bound (seconds)."""
-        text = httpx.get(f"{self.base}/metrics", timeout=30).text
+        """Cumulative counts of the projection-delay histogram by upper bound (seconds).
+
+        Read from the process that projects: `ledger project --metrics-port`, or the API's
+        /metrics when its workers project themselves.
+        """
+        source = self.projector_metrics if self.projector is not None else f"{self.base}/metrics"
+        text = httpx.get(source, timeout=30).text
         buckets: dict[float, float] = {}
         for match in re.finditer(rf'^{LAG_METRIC}\{{le="([^"]+)"\}} (\S+)$', text, re.MULTILINE):
             bound = float("inf") if match.group(1) == "+Inf" else float(match.group(1))
@@ -166,13 +187,16 @@ class Server:
         return buckets
 
     def stop(self) -> None:
-        """Terminate the server and its workers."""
-        self.process.terminate()
-        try:
-            self.process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
+        """Terminate the server, its workers and the projector."""
+        for process in (self.process, self.projector):
+            if process is None:
+                continue
+            process.terminate()
+            try:
+                process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
         self.log.close()
         shutil.rmtree(self.metrics_dir, ignore_errors=True)
 
@@ -245,10 +269,11 @@ def run(context: Context) -> Metrics:
         return dict.fromkeys(KEYS)
     seconds = 12.0 if context.sizes.mode == "full" else 2.0
     workers = int(os.environ.get("LEDGER_BENCH_WORKERS", "2"))
+    separate = os.environ.get("LEDGER_BENCH_PROJECTOR", "separate") != "inprocess"
     with context.databases.fresh("http") as url:
         instructors, admin = _seed(url)
         log_path = Path(tempfile.gettempdir()) / f"ledger-bench-serve-{url.dbname}.log"
-        server = Server(url, workers, log_path)
+        server = Server(url, workers, log_path, separate)
         try:
             env = {
                 **os.environ,
@@ -277,7 +302,9 @@ def run(context: Context) -> Metrics:
             server.stop()
     context.notes["http"] = (
         f"wrk {WRK_THREADS} threads, mixed.lua, {seconds:.0f} s per run, "
-        f"ledger serve --workers {workers}, server log {log_path}"
+        f"ledger serve --workers {workers}"
+        f"{' --no-projector + ledger project' if separate else ' (projector in-process)'}, "
+        f"server log {log_path}"
     )
     total = full.requests or 1
     return {

@@ -15,6 +15,7 @@ import psycopg
 import sqlalchemy.exc
 import typer
 import uvicorn
+from prometheus_client import start_http_server
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
@@ -27,6 +28,7 @@ from skill_ledger.cli_report import report as report_command
 from skill_ledger.database import DatabaseUnavailable
 from skill_ledger.demo import seed_demo
 from skill_ledger.logs import configure_logging
+from skill_ledger.metrics import PrometheusObserver
 from skill_ledger.services import Services
 from skill_ledger.settings import ConfigurationError, Settings
 
@@ -188,12 +190,19 @@ def licenses_add(
 @app.command("project")
 def project(
     once: Annotated[bool, typer.Option("--once", help="Catch up, then exit.")] = False,
+    metrics_port: Annotated[
+        int | None,
+        typer.Option(help="Serve Prometheus metrics (projection delay) on this port."),
+    ] = None,
 ) -> None:
     """Run the projector as its own process (follows the log until interrupted)."""
     settings = load_settings()
 
     def go() -> None:
         services = open_services(settings)
+        if metrics_port is not None:
+            services.projector.on_projected = PrometheusObserver().projected
+            start_http_server(metrics_port, addr="127.0.0.1")
         try:
             if once:
                 count = services.projector.catch_up()
