@@ -19,6 +19,7 @@ from psycopg.rows import tuple_row
 
 from bench import generate
 from bench.harness import Context, Metrics, Step
+from bench.library import library_env
 from skill_ledger.application import APPLICATION_NAME, Ledger
 from skill_ledger.domain import SkillRecord, fold
 from skill_ledger.readmodel import TABLE, select_by_ids, write_rows
@@ -69,15 +70,7 @@ class RowProjection(Projection[RowView]):
 
 def runner_events_per_second(url: DatabaseURL, events: int) -> float:
     """Start a ProjectionRunner at position 0; its rate from the warm-up position to `events`."""
-    env = {
-        "BENCH_LEDGER_URL": url.url(),
-        "PERSISTENCE_MODULE": "eventsourcing.postgres",
-        "POSTGRES_DBNAME": url.dbname,
-        "POSTGRES_HOST": url.host,
-        "POSTGRES_PORT": str(url.port),
-        "POSTGRES_USER": url.user,
-        "POSTGRES_PASSWORD": url.password,
-    }
+    env = {"BENCH_LEDGER_URL": url.url(), **library_env(url, threads=5)}
     warm_up = min(500, events // 10)
     deadline = time.monotonic() + RUNNER_TIMEOUT_SECONDS
     with ProjectionRunner(
