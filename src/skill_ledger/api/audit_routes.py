@@ -15,7 +15,7 @@ from skill_ledger.api.auth import allow, services_of
 from skill_ledger.api.routes import COMMON, LicenseId, Skill, problems
 from skill_ledger.api.schemas import AssessmentOut
 from skill_ledger.audit import EventRecord
-from skill_ledger.domain import LicenseNotFound, Role
+from skill_ledger.domain import Role
 from skill_ledger.history import MAX_FEED_LIMIT, History, parse_as_of
 from skill_ledger.services import Services
 
@@ -44,8 +44,7 @@ class FeedOut(msgspec.Struct):
 
 def _checked_pair(services: Services, license_id: int, skill: str) -> History:
     services.ledger.check_skill(skill)
-    if services.accounts.license_holder(license_id) is None:
-        raise LicenseNotFound(license_id)
+    services.ledger.check_license(license_id)
     return History(services.db, services.eventlog)
 
 

@@ -40,7 +40,7 @@ from skill_ledger.api.schemas import (
 )
 from skill_ledger.application import CommandResult
 from skill_ledger.database import DatabaseUnavailable
-from skill_ledger.domain import AssessmentNotFound, LicenseNotFound
+from skill_ledger.domain import AssessmentNotFound
 from skill_ledger.metrics import exposition
 from skill_ledger.services import Services
 
@@ -195,8 +195,7 @@ def history(
     services = services_of(request)
     services.ledger.check_skill(skill)
     check_may_read_license(services, request.user, license_id)
-    if services.accounts.license_holder(license_id) is None:
-        raise LicenseNotFound(license_id)
+    services.ledger.check_license(license_id)
     return [AssessmentOut.of(row) for row in services.readmodel.history(license_id, skill)]
 
 
