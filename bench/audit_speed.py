@@ -26,9 +26,9 @@ from typing import Any, TypeVar
 
 import psycopg
 
-from skill_ledger import schema
-from skill_ledger.audit import Audit
-from skill_ledger.cli_audit import paused_gc
+from skill_ledger import migrate as schema
+from skill_ledger.audit.auditor import Audit
+from skill_ledger.cli.common import paused_gc
 from skill_ledger.domain import Actor, Role, SkillRecord
 from skill_ledger.services import Services
 from skill_ledger.settings import DEFAULT_SKILLS, DatabaseURL, Settings

@@ -10,7 +10,7 @@ from contextlib import contextmanager
 
 import psycopg
 
-from skill_ledger import schema
+from skill_ledger import migrate as schema
 from skill_ledger.settings import DatabaseURL
 
 DEFAULT_ADMIN_URL = "postgresql://postgres@127.0.0.1:5432/postgres"

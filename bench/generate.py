@@ -17,8 +17,8 @@ import psycopg
 from eventsourcing.persistence import StoredEvent
 
 from skill_ledger.domain import Actor, Outcome, Role, SkillRecord, Status
+from skill_ledger.eventstore.transcoder import MsgspecTranscoder, TypedMapper
 from skill_ledger.settings import DEFAULT_SKILLS, DatabaseURL
-from skill_ledger.transcoder import MsgspecTranscoder, TypedMapper
 
 INSTRUCTORS = tuple(Actor(user_id, Role.INSTRUCTOR) for user_id in range(100, 140))
 ADMINS = tuple(Actor(user_id, Role.ADMIN) for user_id in range(10, 14))
@@ -43,7 +43,7 @@ class Mix:
 
 
 @dataclass(frozen=True, slots=True)
-class History:
+class LoadedHistory:
     """How much was generated."""
 
     events: int
@@ -125,7 +125,7 @@ class Generator:
                     return
 
 
-def load(url: DatabaseURL, generator: Generator, count: int) -> History:
+def load(url: DatabaseURL, generator: Generator, count: int) -> LoadedHistory:
     """COPY the generator's next `count` events into ledger_events (notification order)."""
     started = time.perf_counter()
     with psycopg.connect(url.conninfo()) as conn, conn.cursor() as cursor:
@@ -144,7 +144,7 @@ def load(url: DatabaseURL, generator: Generator, count: int) -> History:
                         stored.state,
                     )
                 )
-    return History(
+    return LoadedHistory(
         events=count,
         pairs=len(generator.records),
         commands=generator.commands,

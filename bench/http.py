@@ -35,7 +35,7 @@ import httpx
 
 from bench.harness import Context, Metrics, Step
 from skill_ledger.accounts import Accounts
-from skill_ledger.database import Database
+from skill_ledger.database import open_database
 from skill_ledger.domain import Role
 from skill_ledger.settings import DEFAULT_SKILLS, DatabaseURL
 
@@ -87,7 +87,7 @@ def _free_port() -> int:
 
 def _seed(url: DatabaseURL) -> tuple[list[str], str]:
     """Instructors, an admin, a student with LICENSES licenses; returns their emails."""
-    db = Database(url, pool_size=2)
+    db = open_database(url, pool_size=2)
     db.open()
     try:
         accounts = Accounts(db)

@@ -2,7 +2,7 @@
 
 One database and one generated history: its first events are loaded and the library's
 ProjectionRunner projects them into football_skill_assessments with the live projector's own
-SQL (select_by_ids, write_rows), one transaction per event, as the library's runner works;
+fold and SQL (apply_events), one transaction per event, as the library's runner works;
 then the rest is loaded and the ledger's rebuild runs twice: over the ledger as loaded (the
 read table holds only the runner's rows) and again, replacing the full table.
 """
@@ -21,8 +21,10 @@ from bench import generate
 from bench.harness import Context, Metrics, Step
 from bench.library import library_env
 from skill_ledger.application import APPLICATION_NAME, Ledger
-from skill_ledger.domain import SkillRecord, fold
-from skill_ledger.readmodel import TABLE, select_by_ids, write_rows
+from skill_ledger.database import open_database
+from skill_ledger.database.postgres import PostgresDatabase
+from skill_ledger.readside.projector import apply_events
+from skill_ledger.readside.table import TABLE
 from skill_ledger.services import Services
 from skill_ledger.settings import DatabaseURL, Settings
 
@@ -36,11 +38,24 @@ class RunnerLedger(Ledger):
 
     def __init__(self, env: Any) -> None:
         settings = Settings(database=DatabaseURL.parse(env["BENCH_LEDGER_URL"]))
-        super().__init__(settings, directory=None)  # type: ignore[arg-type]  # only reads the log
+        store = open_database(settings.database, pool_size=1).eventstore_env(settings.pool_size)
+        super().__init__(settings, directory=None, store=store)  # type: ignore[arg-type]
 
 
 class RowView(PostgresTrackingRecorder):
     """The read table as a library tracking recorder: row and tracking in one transaction."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        # The projector's SQL needs the backend's dialect only; this pool is never opened.
+        self.dialect = PostgresDatabase(
+            DatabaseURL.parse("postgresql://unused@127.0.0.1/unused"),
+            pool_size=1,
+            connect_timeout=1,
+            durable=True,
+            name="bench-dialect",
+            breaker=None,
+        )
 
     def project(self, event: Any, tracking: Tracking) -> None:
         """Fold one event into its row, exactly as the live projector's batches do."""
@@ -49,12 +64,7 @@ class RowView(PostgresTrackingRecorder):
             conn.transaction(),
             conn.cursor(row_factory=tuple_row) as cursor,
         ):
-            if isinstance(event, SkillRecord.Validated | SkillRecord.Archived):
-                rows = select_by_ids(cursor, [event.assessment_id], is_postgres=True)
-            else:
-                rows = {}
-            fold(rows, [event])
-            write_rows(cursor, rows.values())
+            apply_events(cursor, self.dialect, tracking.notification_id - 1, [event])
             self._insert_tracking(cursor, tracking)  # type: ignore[arg-type]
 
 

@@ -16,7 +16,7 @@ from alembic.config import Config
 from alembic.script import ScriptDirectory
 from argon2 import PasswordHasher
 
-from skill_ledger import schema
+from skill_ledger import migrate as schema
 from skill_ledger.domain import Actor, Role
 from skill_ledger.services import Services
 from skill_ledger.settings import DatabaseURL, Settings

@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import re
-import sqlite3
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-import psycopg
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 
@@ -122,7 +120,7 @@ class Accounts:
                     f"VALUES (%s, %s, %s, %s, %s, %s) RETURNING {USER_COLUMNS}",
                     (email, name, role.value, password_hash, True, now),
                 )
-            except (psycopg.errors.UniqueViolation, sqlite3.IntegrityError):
+            except self.db.integrity_errors:
                 raise DuplicateEmail(email) from None
             row = cursor.fetchone()
         return _user(row)

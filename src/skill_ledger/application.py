@@ -19,6 +19,7 @@ from eventsourcing.utils import Environment, EnvType
 
 from skill_ledger.database import Breaker, DatabaseUnavailable
 from skill_ledger.domain import (
+    Action,
     Actor,
     Assessment,
     AssessmentNotFound,
@@ -28,19 +29,26 @@ from skill_ledger.domain import (
     Outcome,
     Role,
     SkillRecord,
-    Status,
     UnknownSkill,
     check_points,
+    check_role,
+    percentage,
     record_id,
+    transitions,
 )
-from skill_ledger.groupcommit import GroupCommitter, StreamLocks
+from skill_ledger.eventstore.groupcommit import GroupCommitter, StreamLocks
+from skill_ledger.eventstore.transcoder import MsgspecTranscoder, TypedMapper
 from skill_ledger.settings import Settings
-from skill_ledger.transcoder import MsgspecTranscoder, TypedMapper
 
 log = structlog.get_logger("skill_ledger.application")
 
 APPLICATION_NAME = "ledger"
 KNOWN_CACHE_SIZE = 100_000
+STORE_DEFAULTS = {
+    "CREATE_TABLE": "n",  # migrations own every table
+    "IS_SNAPSHOTTING_ENABLED": "y",
+    "AGGREGATE_CACHE_MAXSIZE": "10000",
+}
 
 
 class Directory(Protocol):
@@ -116,62 +124,32 @@ class CommandResult:
         return self.position is not None
 
 
-def eventsourcing_env(settings: Settings) -> dict[str, str]:
-    """The library's settings for our one database URL (tables come from migrations)."""
-    url = settings.database
-    env = {
-        "CREATE_TABLE": "n",
-        "IS_SNAPSHOTTING_ENABLED": "y",
-        "AGGREGATE_CACHE_MAXSIZE": "10000",
-    }
-    if url.is_postgres:
-        env.update(
-            {
-                "PERSISTENCE_MODULE": "skill_ledger.store:LedgerPostgresFactory",
-                "POSTGRES_DBNAME": url.dbname,
-                "POSTGRES_HOST": url.host,
-                "POSTGRES_PORT": str(url.port),
-                "POSTGRES_USER": url.user,
-                "POSTGRES_PASSWORD": url.password,
-                "POSTGRES_POOL_SIZE": str(settings.pool_size),
-                "POSTGRES_MAX_OVERFLOW": "0",
-                "POSTGRES_CONNECT_TIMEOUT": "5",
-                # No pre-ping round trip per checkout: a broken connection fails its statement,
-                # the pool discards it, and the recorder's own retry takes a fresh one.
-                "POSTGRES_PRE_PING": "n",
-                # Never y: it drops the table lock that keeps commit order = notification order.
-                "POSTGRES_ENABLE_DB_FUNCTIONS": "n",
-            }
-        )
-    else:
-        env.update(
-            {
-                "PERSISTENCE_MODULE": "eventsourcing.sqlite",
-                "SQLITE_DBNAME": settings.database.path,
-                "SQLITE_LOCK_TIMEOUT": "30",
-            }
-        )
-    return env
-
-
 class Ledger(Application[UUID]):
     """Assessment commands: load the pair's record, decide, save; retry when another writer won."""
 
     name = APPLICATION_NAME
 
     def __init__(
-        self, settings: Settings, directory: Directory, observer: CommandObserver | None = None
+        self,
+        settings: Settings,
+        directory: Directory,
+        store: dict[str, str],
+        *,
+        observer: CommandObserver | None = None,
+        breaker: Breaker | None = None,
     ) -> None:
         self.settings = settings
         self.directory = directory
         self.observer: CommandObserver = observer or NullObserver()
-        self.breaker: Breaker | None = None
+        self.breaker = breaker
         self._skills = frozenset(settings.skills)
         self._known_licenses: set[int] = set()
         self._experienced: set[int] = set()
-        super().__init__(env=eventsourcing_env(settings))
+        super().__init__(env={**STORE_DEFAULTS, **store})
         self._stream_locks = StreamLocks()
         self._committer = GroupCommitter(self.events.put, on_commit=self.observer.committed)
+        if breaker is not None:
+            breaker.on_recover(self.discard_broken_connections)
 
     def construct_env(self, name: str, env: EnvType | None = None) -> Environment:
         """Only our settings configure the store: stray POSTGRES_* variables are ignored."""
@@ -209,7 +187,7 @@ class Ledger(Application[UUID]):
         points_total: int,
         notes: str,
     ) -> CommandResult:
-        SkillRecord.check_may_assess(actor)
+        check_role(actor.role, Action.ASSESS)
         check_points(points_earned, points_total, notes)
         self.check_skill(skill_name)
         self.check_license(license_id)
@@ -221,7 +199,7 @@ class Ledger(Application[UUID]):
             requires = policy.requires_validation(
                 actor,
                 prior,
-                round(100.0 * points_earned / points_total, 2),
+                percentage(points_earned, points_total),
                 replaced.percentage if replaced else None,
             )
             new_id = uuid4()
@@ -351,6 +329,7 @@ class Ledger(Application[UUID]):
         with self._stream_locks.hold(stream):
             for attempt in range(1, attempts + 1):
                 record = self.record(license_id, skill_name)
+                before = {row.id: row for row in record.rows()}
                 outcome, assessment_id = decide(record)
                 pending = list(record.collect_events())
                 if not pending:
@@ -377,7 +356,7 @@ class Ledger(Application[UUID]):
                     # Full jitter, growing: other processes' writers to this stream spread out.
                     time.sleep(random.uniform(0, min(0.5, 0.004 * 2**attempt)))  # noqa: S311
                     continue
-                self._log_transitions(record, pending)
+                self._log_transitions(before, pending)
                 self._maybe_snapshot(record, pending)
                 result = CommandResult(
                     outcome,
@@ -418,25 +397,16 @@ class Ledger(Application[UUID]):
         self.snapshots.put([SkillRecord.Snapshot.take(record)])
 
     @staticmethod
-    def _log_transitions(record: SkillRecord, events: list[Any]) -> None:
-        for event in events:
-            if isinstance(event, SkillRecord.Assessed):
-                before, after, actor = Status.NOT_ASSESSED, Status.ASSESSED, event.assessed_by
-            elif isinstance(event, SkillRecord.Validated):
-                before, after, actor = Status.ASSESSED, Status.VALIDATED, event.validated_by
-            else:
-                previous = record.last_archived
-                before = previous.previous_status if previous else Status.ASSESSED
-                after, actor = Status.ARCHIVED, event.archived_by
-            reason = getattr(event, "reason", "")
-            suffix = f" ({reason})" if reason else ""
+    def _log_transitions(before: dict[UUID, Assessment], events: list[Any]) -> None:
+        for change in transitions(before, events):
+            suffix = f" ({change.reason})" if change.reason else ""
             log.info(
-                f"✅ STATE TRANSITION: Assessment {event.assessment_id}: "
-                f"{before.value} → {after.value}{suffix} (user={actor})",
-                assessment_id=str(event.assessment_id),
-                from_status=before.value,
-                to_status=after.value,
-                user=actor,
-                role=event.actor_role,
-                reason=reason or None,
+                f"✅ STATE TRANSITION: Assessment {change.assessment_id}: "
+                f"{change.before.value} → {change.after.value}{suffix} (user={change.actor})",
+                assessment_id=str(change.assessment_id),
+                from_status=change.before.value,
+                to_status=change.after.value,
+                user=change.actor,
+                role=change.role,
+                reason=change.reason or None,
             )

@@ -17,7 +17,7 @@ from prometheus_client import (
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-from skill_ledger import reports
+from skill_ledger.readside import reports
 from skill_ledger.services import Services
 
 COMMANDS = Counter(

@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 from urllib.parse import quote, unquote, urlsplit
 
 from psycopg.conninfo import make_conninfo
@@ -140,48 +139,53 @@ class DatabaseURL:
         return f"postgresql://{self.user}{secret}@{self.host}:{self.port}/{self.dbname}"
 
 
-def _int(env: Mapping[str, str], key: str, default: int, minimum: int = 0) -> int:
-    raw = env.get(key, "").strip()
-    if not raw:
-        return default
-    try:
-        value = int(raw)
-    except ValueError:
-        raise ConfigurationError(f"{key} must be an integer, got {raw!r}") from None
-    if value < minimum:
-        raise ConfigurationError(f"{key} must be at least {minimum}, got {value}")
+Parse = Callable[[str, str], object]
+
+
+def _number(kind: type[int] | type[float], minimum: float = 0) -> Parse:
+    """A parser of an integer or decimal setting of at least `minimum`."""
+    noun = "an integer" if kind is int else "a number"
+
+    def parse(key: str, raw: str) -> object:
+        try:
+            value = kind(raw)
+        except ValueError:
+            raise ConfigurationError(f"{key} must be {noun}, got {raw!r}") from None
+        if value < minimum:
+            raise ConfigurationError(f"{key} must be at least {minimum}, got {value}")
+        return value
+
+    return parse
+
+
+def _environment(key: str, raw: str) -> object:
+    value = raw.lower()
+    if value not in ("development", "production"):
+        raise ConfigurationError(f"{key} must be development or production, got {value!r}")
     return value
 
 
-def _float(env: Mapping[str, str], key: str, default: float) -> float:
-    raw = env.get(key, "").strip()
-    if not raw:
-        return default
-    try:
-        value = float(raw)
-    except ValueError:
-        raise ConfigurationError(f"{key} must be a number, got {raw!r}") from None
-    if value < 0:
-        raise ConfigurationError(f"{key} must not be negative, got {value}")
-    return value
+def _skills(key: str, raw: str) -> object:
+    skills = tuple(s.strip() for s in raw.split(",") if s.strip())
+    for skill in skills:
+        if not skill.replace("_", "").isalnum() or not skill.isascii() or len(skill) > 64:
+            raise ConfigurationError(f"{key}: invalid skill name {skill!r}")
+    return skills or DEFAULT_SKILLS
 
 
-def _bool(env: Mapping[str, str], key: str, default: bool) -> bool:
-    raw = env.get(key, "").strip().lower()
-    if not raw:
-        return default
-    if raw in ("1", "true", "yes", "y", "on"):
-        return True
-    if raw in ("0", "false", "no", "n", "off"):
-        return False
-    raise ConfigurationError(f"{key} must be true or false, got {raw!r}")
+def _text(_: str, raw: str) -> object:
+    return raw
+
+
+def _database(_: str, raw: str) -> object:
+    return DatabaseURL.parse(raw)
 
 
 @dataclass(frozen=True, slots=True)
 class Settings:
-    """Everything the ledger is configured with."""
+    """Everything the ledger is configured with; the defaults here are the only defaults."""
 
-    database: DatabaseURL
+    database: DatabaseURL = field(default_factory=lambda: DatabaseURL.parse(DEFAULT_DATABASE_URL))
     environment: Literal["development", "production"] = "development"
     jwt_secret: str = field(default="", repr=False)
     jwt_expiry_seconds: int = 3600
@@ -204,41 +208,36 @@ class Settings:
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
-        """Read LEDGER_* variables (os.environ by default)."""
+        """Read LEDGER_* variables (os.environ by default); unset ones keep the defaults above."""
         env = os.environ if env is None else env
-        environment = env.get("LEDGER_ENV", "development").strip().lower() or "development"
-        if environment not in ("development", "production"):
-            raise ConfigurationError(
-                f"LEDGER_ENV must be development or production, got {environment!r}"
-            )
-        skills_raw = env.get("LEDGER_SKILLS", "").strip()
-        skills = (
-            tuple(s.strip() for s in skills_raw.split(",") if s.strip())
-            if skills_raw
-            else DEFAULT_SKILLS
-        )
-        for skill in skills:
-            if not skill.replace("_", "").isalnum() or not skill.isascii() or len(skill) > 64:
-                raise ConfigurationError(f"LEDGER_SKILLS: invalid skill name {skill!r}")
-        return cls(
-            database=DatabaseURL.parse(env.get("LEDGER_DATABASE_URL", "") or DEFAULT_DATABASE_URL),
-            environment="production" if environment == "production" else "development",
-            jwt_secret=env.get("LEDGER_JWT_SECRET", ""),
-            jwt_expiry_seconds=_int(env, "LEDGER_JWT_EXPIRY_SECONDS", 3600, minimum=1),
-            skills=skills,
-            snapshot_interval=_int(env, "LEDGER_SNAPSHOT_INTERVAL", 50, minimum=2),
-            command_retries=_int(env, "LEDGER_COMMAND_RETRIES", 10, minimum=1),
-            policy=ValidationPolicy(
-                new_instructor_assessments=_int(env, "LEDGER_POLICY_NEW_INSTRUCTOR", 10),
-                score_jump_percent=_float(env, "LEDGER_POLICY_SCORE_JUMP", 25.0),
-            ),
-            projection_batch_size=_int(env, "LEDGER_PROJECTION_BATCH", 1000, minimum=1),
-            projection_wait_seconds=_float(env, "LEDGER_PROJECTION_WAIT_SECONDS", 5.0),
-            pool_size=_int(env, "LEDGER_POOL_SIZE", 8, minimum=1),
-            login_rate_per_minute=_int(env, "LEDGER_LOGIN_RATE_PER_MINUTE", 10, minimum=1),
-            auth_cache_seconds=_float(env, "LEDGER_AUTH_CACHE_SECONDS", 1.0),
-        )
 
-    def sqlite_path(self) -> Path:
-        """The SQLite file (SQLite only)."""
-        return Path(self.database.path)
+        def read(table: tuple[tuple[str, str, Parse], ...]) -> dict[str, Any]:
+            values: dict[str, Any] = {}
+            for name, key, parse in table:
+                raw = env.get(key, "").strip()
+                if raw:
+                    values[name] = parse(key, raw)
+            return values
+
+        return cls(**read(VARIABLES), policy=ValidationPolicy(**read(POLICY_VARIABLES)))
+
+
+VARIABLES: tuple[tuple[str, str, Parse], ...] = (
+    ("database", "LEDGER_DATABASE_URL", _database),
+    ("environment", "LEDGER_ENV", _environment),
+    ("jwt_secret", "LEDGER_JWT_SECRET", _text),
+    ("jwt_expiry_seconds", "LEDGER_JWT_EXPIRY_SECONDS", _number(int, 1)),
+    ("skills", "LEDGER_SKILLS", _skills),
+    ("snapshot_interval", "LEDGER_SNAPSHOT_INTERVAL", _number(int, 2)),
+    ("command_retries", "LEDGER_COMMAND_RETRIES", _number(int, 1)),
+    ("projection_batch_size", "LEDGER_PROJECTION_BATCH", _number(int, 1)),
+    ("projection_wait_seconds", "LEDGER_PROJECTION_WAIT_SECONDS", _number(float)),
+    ("pool_size", "LEDGER_POOL_SIZE", _number(int, 1)),
+    ("login_rate_per_minute", "LEDGER_LOGIN_RATE_PER_MINUTE", _number(int, 1)),
+    ("auth_cache_seconds", "LEDGER_AUTH_CACHE_SECONDS", _number(float)),
+)
+"""Settings field, environment variable, parser."""
+POLICY_VARIABLES: tuple[tuple[str, str, Parse], ...] = (
+    ("new_instructor_assessments", "LEDGER_POLICY_NEW_INSTRUCTOR", _number(int)),
+    ("score_jump_percent", "LEDGER_POLICY_SCORE_JUMP", _number(float)),
+)

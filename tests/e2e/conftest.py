@@ -18,7 +18,7 @@ import httpx
 import pytest
 
 from skill_ledger.accounts import Accounts
-from skill_ledger.database import Database
+from skill_ledger.database import Database, open_database
 from skill_ledger.settings import DatabaseURL
 from tests.conftest import cheap_hasher, create_database, drop_database
 
@@ -181,7 +181,7 @@ def module_server(
 @pytest.fixture(scope="module")
 def module_db(module_server: Server) -> Iterator[Database]:
     """The module server's database, for setting up users and licenses and counting events."""
-    db = Database(module_server.database)
+    db = open_database(module_server.database)
     db.open()
     yield db
     db.close()

@@ -18,7 +18,7 @@ from uuid import UUID, uuid4
 import httpx
 import pytest
 
-from skill_ledger import schema
+from skill_ledger import migrate as schema
 from skill_ledger.domain import Actor, Assessment, SkillRecord, fold
 from skill_ledger.services import Services
 from skill_ledger.settings import DEFAULT_SKILLS, DatabaseURL

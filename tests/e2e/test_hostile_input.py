@@ -22,10 +22,10 @@ import pytest
 from skill_ledger.accounts import Accounts
 from skill_ledger.database import Database
 from skill_ledger.domain import SkillRecord
-from skill_ledger.eventlog import EventLog
-from skill_ledger.readmodel import ReadModel
+from skill_ledger.eventstore.log import EventLog
+from skill_ledger.eventstore.transcoder import MsgspecTranscoder, TypedMapper
+from skill_ledger.readside.queries import ReadModel
 from skill_ledger.settings import DEFAULT_SKILLS
-from skill_ledger.transcoder import MsgspecTranscoder, TypedMapper
 from tests.e2e.conftest import DEMO, Server, event_count
 
 FUZZ_EXAMPLES = int(os.environ.get("LEDGER_FUZZ_EXAMPLES", "8"))
@@ -391,7 +391,7 @@ VALID_NOTES = {
 
 def last_event(db: Database) -> Any:
     """The newest event of the server's event store, decoded as the application does."""
-    log = EventLog(is_postgres=True, mapper=TypedMapper(transcoder=MsgspecTranscoder()))
+    log = EventLog(db, TypedMapper(transcoder=MsgspecTranscoder()))
     with db.transaction(write=False) as cursor:
         [logged] = log.read(cursor, log.max_position(cursor) - 1, 1)
     return log.decode(logged)

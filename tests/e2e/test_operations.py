@@ -10,7 +10,7 @@ from collections.abc import Callable
 
 import httpx
 
-from skill_ledger import schema
+from skill_ledger import migrate as schema
 from skill_ledger.settings import DatabaseURL
 from tests.conftest import create_database, drop_database
 from tests.e2e.conftest import Server, free_port, ledger_executable

@@ -14,7 +14,8 @@ import pytest
 from psycopg import sql
 from psycopg.conninfo import make_conninfo
 
-from skill_ledger import reports, schema
+from skill_ledger import migrate as schema
+from skill_ledger.readside import reports
 from skill_ledger.services import Services
 from skill_ledger.settings import DatabaseURL
 from tests.conftest import ADMIN_URL, create_database, drop_database, seed_cast
@@ -49,7 +50,7 @@ SECRETS = (
 )
 
 UPGRADE = (
-    "import sys; from skill_ledger import schema; from skill_ledger.settings import DatabaseURL; "
+    "import sys; from skill_ledger import migrate as schema; from skill_ledger.settings import DatabaseURL; "
     "schema.upgrade(DatabaseURL.parse(sys.argv[1]))"
 )
 

@@ -21,18 +21,14 @@ import psycopg
 import pytest
 from typer.testing import CliRunner
 
-from skill_ledger.audit import (
-    Audit,
-    Checkpoint,
-    EventRecord,
-    Finding,
-    FindingKind,
-    VerifyReport,
-    decode_event,
-    read_stream,
-)
+from skill_ledger.audit.auditor import Audit
+from skill_ledger.audit.checkpoint import Checkpoint
+from skill_ledger.audit.findings import Finding, FindingKind, VerifyReport
+from skill_ledger.audit.records import EventRecord, decode_event
+from skill_ledger.audit.trail import AuditTrail as History
+from skill_ledger.audit.trail import InvalidQuery, VersionNotFound, parse_as_of
 from skill_ledger.cli import app
-from skill_ledger.cli_audit import EXIT_FINDINGS
+from skill_ledger.cli.audit import EXIT_FINDINGS
 from skill_ledger.domain import (
     GENESIS_HASH,
     Assessment,
@@ -42,7 +38,6 @@ from skill_ledger.domain import (
     fold,
     record_id,
 )
-from skill_ledger.history import History, InvalidQuery, VersionNotFound, parse_as_of
 from skill_ledger.services import Services
 from skill_ledger.settings import DatabaseURL
 from tests.conftest import Cast, seed_cast
@@ -509,8 +504,8 @@ def replay(story: Story, stream: UUID, version: int) -> dict[UUID, Assessment]:
     """The oracle: decode the stored events up to a version and fold them."""
     eventlog = story.services.eventlog
     with story.services.db.transaction(write=False) as cursor:
-        rows = read_stream(cursor, eventlog, stream, version)
-    return fold({}, (decode_event(row, eventlog) for row in rows))
+        rows = eventlog.read_stream(cursor, stream, version)
+    return fold({}, (decode_event(row, eventlog.mapper) for row in rows))
 
 
 def test_time_travel_by_version_matches_a_replay_at_that_version(story: Story) -> None:

@@ -15,7 +15,7 @@ import structlog
 from click.testing import Result
 from typer.testing import CliRunner
 
-from skill_ledger import schema
+from skill_ledger import migrate as schema
 from skill_ledger.cli import app
 from skill_ledger.services import Services
 from skill_ledger.settings import DatabaseURL

@@ -8,7 +8,7 @@ import psycopg
 import pytest
 import sqlalchemy
 
-from skill_ledger import schema
+from skill_ledger import migrate as schema
 from skill_ledger.services import Services
 from skill_ledger.settings import DatabaseURL
 from tests.conftest import revision_below, seed_cast

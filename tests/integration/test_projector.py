@@ -16,9 +16,10 @@ import pytest
 
 from skill_ledger.database import Cursor
 from skill_ledger.domain import Assessment, SkillRecord, Status, fold
-from skill_ledger.eventlog import LoggedEvent
-from skill_ledger.projector import PositionAlreadyProjected, Projector
-from skill_ledger.readmodel import write_rows
+from skill_ledger.eventstore.log import LoggedEvent
+from skill_ledger.readside.projector import Projector
+from skill_ledger.readside.table import write_rows
+from skill_ledger.readside.tracking import PositionAlreadyProjected, Tracking
 from skill_ledger.services import Services
 from skill_ledger.settings import DatabaseURL
 from tests.conftest import Cast, seed_cast
@@ -105,12 +106,20 @@ class CrashingProjector(Projector):
         return written
 
 
+class StaleTracking(Tracking):
+    """Locks the tracking row but reports position 0."""
+
+    def lock(self, cursor: Cursor) -> int:
+        super().lock(cursor)
+        return 0
+
+
 class StaleProjector(Projector):
     """Believes it is at position 0: a second copy that lost its place, replaying the log."""
 
-    def _lock_position(self, cursor: Cursor) -> int:
-        super()._lock_position(cursor)
-        return 0
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.tracking = StaleTracking(self.db, self.name)
 
 
 class ForgetfulProjector(Projector):

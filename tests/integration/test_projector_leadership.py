@@ -37,7 +37,7 @@ def test_one_projector_leads_and_a_standby_takes_over(
     first.close()
     assert wait_until(lambda: second.projector.leading), "standby took over"
     replaced = second.ledger.assess(cast.instructor, cast.license_id, "passing", 4, 10)
-    assert second.wait_projected(replaced.position)
+    assert second.consistency.wait(replaced.position)
     row = second.readmodel.get(replaced.assessment_id)
     assert row is not None
     assert row.points_earned == 4

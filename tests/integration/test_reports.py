@@ -14,11 +14,12 @@ from uuid import UUID, uuid4
 import pytest
 from typer.testing import CliRunner
 
-from skill_ledger import reports, schema
+from skill_ledger import migrate as schema
 from skill_ledger.application import CommandResult
 from skill_ledger.cli import app
 from skill_ledger.domain import Actor, Assessment, Status, ValidationPolicy
-from skill_ledger.readmodel import write_rows
+from skill_ledger.readside import reports
+from skill_ledger.readside.table import write_rows
 from skill_ledger.services import Services
 from skill_ledger.settings import DatabaseURL
 from tests.conftest import Cast, seed_cast
@@ -28,7 +29,7 @@ POLICY = ValidationPolicy(new_instructor_assessments=2, score_jump_percent=25.0)
 
 
 @dataclass(frozen=True)
-class History:
+class ReportStory:
     """A small ledger built through the application and projected."""
 
     services: Services
@@ -45,7 +46,7 @@ def ledger(database_url: DatabaseURL, open_services: Callable[..., Services]) ->
 
 
 @pytest.fixture
-def history(ledger: Services) -> History:
+def history(ledger: Services) -> ReportStory:
     """Five assessments by two instructors on two licenses, one replaced, one validated.
 
     Rows: L1 ball_control 8/10 ASSESSED (needs validation), L1 passing 6/10 ASSESSED (needs
@@ -68,7 +69,7 @@ def history(ledger: Services) -> History:
     ledger.ledger.validate(cast.admin, validated.assessment_id)
     ledger.projector.catch_up()
     assert first.assessment is not None
-    return History(ledger, cast, other, first.assessment_id, first.assessment.assessed_at)
+    return ReportStory(ledger, cast, other, first.assessment_id, first.assessment.assessed_at)
 
 
 def rows_of(services: Services, name: str) -> list[dict[str, object]]:
@@ -114,7 +115,7 @@ def utc_today() -> date:
 # -- views on an application-built history ------------------------------------------------------
 
 
-def test_state_distribution_counts_each_status_with_its_share(history: History) -> None:
+def test_state_distribution_counts_each_status_with_its_share(history: ReportStory) -> None:
     assert rows_of(history.services, "state_distribution") == [
         {"status": "ASSESSED", "count": 3, "percentage": 60.0},
         {"status": "ARCHIVED", "count": 1, "percentage": 20.0},
@@ -122,14 +123,14 @@ def test_state_distribution_counts_each_status_with_its_share(history: History) 
     ]
 
 
-def test_validation_requirement_distribution_splits_the_window(history: History) -> None:
+def test_validation_requirement_distribution_splits_the_window(history: ReportStory) -> None:
     assert rows_of(history.services, "validation_requirement_distribution") == [
         {"requires_validation": True, "count": 3, "percentage": 60.0},
         {"requires_validation": False, "count": 2, "percentage": 40.0},
     ]
 
 
-def test_skill_activity_averages_only_active_assessments(history: History) -> None:
+def test_skill_activity_averages_only_active_assessments(history: ReportStory) -> None:
     assert rows_of(history.services, "skill_activity") == [
         {"skill_name": "ball_control", "total_assessments": 2, "avg_percentage": 85.0,
          "unique_students": 2},
@@ -140,7 +141,7 @@ def test_skill_activity_averages_only_active_assessments(history: History) -> No
     ]  # fmt: skip
 
 
-def test_instructor_activity_names_assessors_and_counts_archived_ones(history: History) -> None:
+def test_instructor_activity_names_assessors_and_counts_archived_ones(history: ReportStory) -> None:
     result = reports.run(history.services.db, "instructor_activity")
     assert "password_hash" not in result.columns
     assert result.records() == [
@@ -152,7 +153,7 @@ def test_instructor_activity_names_assessors_and_counts_archived_ones(history: H
     ]  # fmt: skip
 
 
-def test_daily_rate_lists_every_day_of_the_window_newest_first(history: History) -> None:
+def test_daily_rate_lists_every_day_of_the_window_newest_first(history: ReportStory) -> None:
     rows = rows_of(history.services, "daily_assessment_rate")
     today = utc_today()
     assert [row["date"] for row in rows] == [today - timedelta(days=n) for n in range(7)]
@@ -165,7 +166,7 @@ def test_daily_rate_lists_every_day_of_the_window_newest_first(history: History)
     assert all(row["assessments_created"] == 0 for row in rows[1:])
 
 
-def test_backlog_counts_what_waits_for_an_admin(history: History) -> None:
+def test_backlog_counts_what_waits_for_an_admin(history: ReportStory) -> None:
     backlog = reports.backlog(history.services.db)
     assert backlog.pending == 2
     assert backlog.oldest == history.first_pending_at
@@ -272,7 +273,7 @@ def invoke(url: DatabaseURL, *args: str) -> tuple[int, str, str]:
     return result.exit_code, result.stdout, result.stderr
 
 
-def test_ledger_report_validation_backlog_prints_the_backlog(history: History) -> None:
+def test_ledger_report_validation_backlog_prints_the_backlog(history: ReportStory) -> None:
     code, stdout, _ = invoke(history.services.settings.database, "validation_backlog")
     assert code == 0
     lines = {line.split("│")[1].strip(): line.split("│")[2].strip()
@@ -281,7 +282,7 @@ def test_ledger_report_validation_backlog_prints_the_backlog(history: History) -
     assert lines["alert"] == "false"
 
 
-def test_ledger_report_json_and_csv_parse(history: History) -> None:
+def test_ledger_report_json_and_csv_parse(history: ReportStory) -> None:
     url = history.services.settings.database
     code, stdout, _ = invoke(url, "validation_backlog", "--format", "json")
     assert code == 0

@@ -4,13 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from skill_ledger.audit import (
-    Checkpoint,
-    CheckpointInvalid,
-    EventRecord,
-    digest_step,
-    event_type,
-)
+from skill_ledger.audit.checkpoint import Checkpoint, CheckpointInvalid, digest_step
+from skill_ledger.audit.records import EventRecord, event_type
 from skill_ledger.domain import GENESIS_HASH, canonical_json, chain_hash, record_id
 
 STREAM = "2e418b3b-1b52-5520-9695-036feb59b776"

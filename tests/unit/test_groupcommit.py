@@ -11,7 +11,7 @@ from uuid import uuid4
 import pytest
 from eventsourcing.persistence import IntegrityError, Notification, OperationalError, Recording
 
-from skill_ledger.groupcommit import GroupCommitter, StreamLocks
+from skill_ledger.eventstore.groupcommit import GroupCommitter, StreamLocks
 
 
 class FakeStore:

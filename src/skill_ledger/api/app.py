@@ -1,43 +1,37 @@
-"""The Litestar application: services opened in the lifespan, one error map, OpenAPI at /schema."""
+"""The Litestar application: services opened in the lifespan and injected; errors; OpenAPI."""
 
 from __future__ import annotations
 
-import os
 import secrets
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
 
 import anyio.to_thread
 from litestar import Litestar, Router
+from litestar.di import Provide
 from litestar.middleware.rate_limit import RateLimitConfig
 from litestar.openapi.config import OpenAPIConfig
 from litestar.openapi.plugins import JsonRenderPlugin, SwaggerRenderPlugin
 from litestar.openapi.spec import Components
 from litestar.plugins.prometheus import PrometheusConfig
 
-from skill_ledger.api.audit_routes import AUDIT_ROUTES
-from skill_ledger.api.auth import build_jwt_auth
+from skill_ledger.api.assessments import ASSESSMENT_ROUTES
+from skill_ledger.api.audit_trail import AUDIT_TRAIL_ROUTES
+from skill_ledger.api.auth import TokenIssuer, build_jwt_auth
 from skill_ledger.api.body import strict_json_body
+from skill_ledger.api.dependencies import dependencies
 from skill_ledger.api.errors import EXCEPTION_HANDLERS
+from skill_ledger.api.guards import canonical_path
+from skill_ledger.api.login import login
 from skill_ledger.api.middleware import MiddlewareErrorsMiddleware, RequestContextMiddleware
-from skill_ledger.api.routes import (
-    archive,
-    assess,
-    canonical_path,
-    get_assessment,
-    health,
-    history,
-    login,
-    metrics,
-    validate,
-)
+from skill_ledger.api.operations import health, metrics
 from skill_ledger.logs import configure_logging
 from skill_ledger.metrics import PrometheusObserver
 from skill_ledger.services import Services
 from skill_ledger.settings import MIN_PRODUCTION_SECRET_BYTES, ConfigurationError, Settings
 
 MAX_BODY_BYTES = 64 * 1024
-PROJECTOR_ENV = "LEDGER_PROJECTOR"
 
 
 def check_secret(settings: Settings) -> None:
@@ -83,7 +77,7 @@ def create_app(
 
     protected = Router(
         path="/",
-        route_handlers=[assess, history, get_assessment, validate, archive, *AUDIT_ROUTES],
+        route_handlers=[*ASSESSMENT_ROUTES, *AUDIT_TRAIL_ROUTES],
         security=[jwt_auth.security_requirement],
         guards=[canonical_path],
     )
@@ -91,9 +85,13 @@ def create_app(
     rate_limit = RateLimitConfig(rate_limit=("minute", settings.login_rate_per_minute))
     public = Router(path="/", route_handlers=[login], middleware=[rate_limit.middleware])
     http_metrics = PrometheusConfig(app_name="ledger", prefix="ledger_http", group_path=True)
-    app = Litestar(
+    return Litestar(
         route_handlers=[public, health, metrics, protected],
         lifespan=[lifespan],
+        dependencies={
+            **dependencies(),
+            "tokens": Provide(lambda: TokenIssuer(jwt_auth), sync_to_thread=False, use_cache=True),
+        },
         middleware=[
             RequestContextMiddleware,
             http_metrics.middleware,
@@ -113,13 +111,16 @@ def create_app(
             render_plugins=[SwaggerRenderPlugin(), JsonRenderPlugin()],
         ),
     )
-    app.state.jwt_auth = jwt_auth
-    return app
 
 
-def create_app_from_env() -> Litestar:
-    """uvicorn factory: settings from the environment (each worker builds its own app)."""
-    settings = Settings.from_env()
-    configure_logging(production=settings.is_production)
-    run_projector = os.environ.get(PROJECTOR_ENV, "on") != "off"
-    return create_app(settings, run_projector=run_projector)
+@dataclass(frozen=True)
+class AppFactory:
+    """Builds the app in each server worker from settings handed over as values (picklable)."""
+
+    settings: Settings
+    run_projector: bool = True
+
+    def __call__(self) -> Litestar:
+        """Logging first, then the app (its lifespan opens the services)."""
+        configure_logging(production=self.settings.is_production)
+        return create_app(self.settings, run_projector=self.run_projector)

@@ -5,8 +5,6 @@ from __future__ import annotations
 import re
 from typing import Any
 
-import psycopg
-import psycopg_pool
 import structlog
 from eventsourcing.persistence import InterfaceError as StoreInterfaceError
 from eventsourcing.persistence import OperationalError as StoreOperationalError
@@ -16,6 +14,7 @@ from litestar.types import ExceptionHandlersMap
 
 from skill_ledger.accounts import AccountError
 from skill_ledger.api.schemas import NO_NUL, Problem
+from skill_ledger.audit.trail import InvalidQuery, UnreadableHistory
 from skill_ledger.database import DatabaseUnavailable
 from skill_ledger.domain import (
     ConcurrencyConflict,
@@ -25,7 +24,6 @@ from skill_ledger.domain import (
     NotFound,
     NotPermitted,
 )
-from skill_ledger.history import InvalidQuery, UnreadableHistory
 
 log = structlog.get_logger("skill_ledger.api")
 
@@ -188,7 +186,5 @@ EXCEPTION_HANDLERS: ExceptionHandlersMap = {
     DatabaseUnavailable: on_unavailable,
     StoreOperationalError: on_unavailable,
     StoreInterfaceError: on_unavailable,
-    psycopg.OperationalError: on_unavailable,
-    psycopg_pool.PoolTimeout: on_unavailable,
     Exception: on_unexpected,
 }

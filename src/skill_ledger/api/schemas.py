@@ -2,13 +2,21 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+import typing
 from typing import Annotated, Any
+from uuid import UUID
 
 import msgspec
 from msgspec import Meta
 
-from skill_ledger.domain import MAX_NOTES_LENGTH, MAX_POINTS_TOTAL, MAX_REASON_LENGTH, Assessment
+from skill_ledger.domain import (
+    COLUMNS,
+    MAX_NOTES_LENGTH,
+    MAX_POINTS_TOTAL,
+    MAX_REASON_LENGTH,
+    Assessment,
+    Status,
+)
 
 Points = Annotated[
     int, Meta(ge=0, le=MAX_POINTS_TOTAL, description="Points earned, 0…points_total")
@@ -53,52 +61,32 @@ class ArchiveRequest(msgspec.Struct, forbid_unknown_fields=True):
     reason: Reason
 
 
-class AssessmentOut(msgspec.Struct):
-    """One assessment: every column of football_skill_assessments; times RFC 3339 UTC."""
+def _wire_type(annotation: Any) -> Any:
+    """The JSON type of a row field: ids and statuses as strings, the rest as they are."""
+    return str if annotation is UUID or annotation is Status else annotation
 
-    id: str
-    user_license_id: int
-    skill_name: str
-    points_earned: int
-    points_total: int
-    percentage: float
-    notes: str
-    status: str
-    requires_validation: bool
-    assessed_by: int
-    assessed_at: datetime
-    validated_by: int | None
-    validated_at: datetime | None
-    archived_by: int | None
-    archived_at: datetime | None
-    archived_reason: str | None
-    previous_status: str
-    status_changed_at: datetime
-    status_changed_by: int
+
+_ROW_TYPES = typing.get_type_hints(Assessment)
+_AssessmentFields = msgspec.defstruct(
+    "AssessmentOut", [(column, _wire_type(_ROW_TYPES[column])) for column in COLUMNS]
+)
+
+
+class AssessmentOut(_AssessmentFields):  # type: ignore[misc,valid-type]
+    """One assessment: every column of football_skill_assessments; times RFC 3339 UTC."""
 
     @classmethod
     def of(cls, row: Assessment) -> AssessmentOut:
-        """From the domain row."""
+        """From the domain row (its fields are this schema's fields)."""
         return cls(
-            id=str(row.id),
-            user_license_id=row.user_license_id,
-            skill_name=row.skill_name,
-            points_earned=row.points_earned,
-            points_total=row.points_total,
-            percentage=row.percentage,
-            notes=row.notes,
-            status=row.status.value,
-            requires_validation=row.requires_validation,
-            assessed_by=row.assessed_by,
-            assessed_at=row.assessed_at,
-            validated_by=row.validated_by,
-            validated_at=row.validated_at,
-            archived_by=row.archived_by,
-            archived_at=row.archived_at,
-            archived_reason=row.archived_reason,
-            previous_status=row.previous_status.value,
-            status_changed_at=row.status_changed_at,
-            status_changed_by=row.status_changed_by,
+            *(
+                value.value
+                if isinstance(value, Status)
+                else str(value)
+                if isinstance(value, UUID)
+                else value
+                for value in (getattr(row, column) for column in COLUMNS)
+            )
         )
 
 

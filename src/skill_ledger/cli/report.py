@@ -6,23 +6,20 @@ import csv
 import io
 from datetime import date, datetime
 from enum import StrEnum
-from typing import Annotated, Any, NoReturn
+from typing import Annotated, Any
 
 import msgspec
-import psycopg
 import sqlalchemy.exc
 import typer
-from rich.console import Console
 from rich.table import Table
 
-from skill_ledger import reports, schema
-from skill_ledger.database import Database, DatabaseUnavailable
+from skill_ledger import migrate
+from skill_ledger.cli.common import EXIT_USAGE, fail, first_line, out
+from skill_ledger.database import DatabaseUnavailable, open_database
 from skill_ledger.domain import format_time
-from skill_ledger.reports import ReportError, ReportResult, UnknownReport
+from skill_ledger.readside import reports
+from skill_ledger.readside.reports import ReportError, ReportResult, UnknownReport
 from skill_ledger.settings import ConfigurationError, Settings
-
-err = Console(stderr=True)
-out = Console()
 
 
 class Format(StrEnum):
@@ -31,12 +28,6 @@ class Format(StrEnum):
     TABLE = "table"
     CSV = "csv"
     JSON = "json"
-
-
-def fail(message: str, code: int = 1) -> NoReturn:
-    """Print an error to stderr and exit non-zero."""
-    err.print(f"[bold red]error:[/] {message}", highlight=False)
-    raise typer.Exit(code)
 
 
 def text(value: Any) -> str:
@@ -97,17 +88,11 @@ def listing() -> str:
     return "".join(f"{r.name:<{width}}  {r.description}\n" for r in reports.REPORTS)
 
 
-def first_line(error: Exception) -> str:
-    """The driver's message, without SQLAlchemy's wrapping."""
-    return str(getattr(error, "orig", None) or error).strip().splitlines()[0]
-
-
 def fetch(settings: Settings, name: str) -> ReportResult:
     """Run one report against the configured database."""
-    if schema.current(settings.database) is None:
+    if migrate.current(settings.database) is None:
         fail(f"the database {settings.database.render()} is not migrated: run `ledger db upgrade`")
-    db = Database(settings.database, pool_size=1)
-    db.open()
+    db = open_database(settings.database, pool_size=1)
     try:
         return reports.run(db, name)
     finally:
@@ -130,19 +115,19 @@ def report(
         typer.echo(listing(), nl=False)
         return
     if name is None:
-        fail("name a report, or use --list to see them", 2)
+        fail("name a report, or use --list to see them", EXIT_USAGE)
     try:
         reports.find(name)
         settings = Settings.from_env()
     except (UnknownReport, ConfigurationError) as e:
-        fail(str(e), 2)
+        fail(str(e), EXIT_USAGE)
     try:
         result = fetch(settings, name)
     except ReportError as e:
         fail(str(e))
-    except (DatabaseUnavailable, psycopg.OperationalError, sqlalchemy.exc.OperationalError) as e:
+    except (DatabaseUnavailable, sqlalchemy.exc.OperationalError) as e:
         fail(f"cannot reach the database {settings.database.render()}: {first_line(e)}", 3)
-    except (psycopg.errors.InsufficientPrivilege, sqlalchemy.exc.ProgrammingError) as e:
+    except sqlalchemy.exc.ProgrammingError as e:
         fail(f"the database refused the query: {first_line(e)}")
     if output is Format.TABLE:
         out.print(as_table(result))

@@ -3,23 +3,19 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated
 
 import msgspec
-from litestar import Request, get
+from litestar import get
 from litestar.params import Parameter
-from litestar.security.jwt import Token
 
-from skill_ledger.accounts import User
-from skill_ledger.api.auth import allow, services_of
-from skill_ledger.api.routes import COMMON, LicenseId, Skill, problems
+from skill_ledger.api.guards import allow
+from skill_ledger.api.openapi import COMMON, LicenseId, Skill, problems
 from skill_ledger.api.schemas import AssessmentOut
-from skill_ledger.audit import EventRecord
-from skill_ledger.domain import Role
-from skill_ledger.history import MAX_FEED_LIMIT, History, parse_as_of
-from skill_ledger.services import Services
-
-AUDITORS = (Role.ADMIN, Role.AUDITOR)
+from skill_ledger.application import Ledger
+from skill_ledger.audit.records import EventRecord
+from skill_ledger.audit.trail import MAX_FEED_LIMIT, AuditTrail, parse_as_of
+from skill_ledger.domain import Action
 
 
 class PairStateOut(msgspec.Struct):
@@ -42,46 +38,47 @@ class FeedOut(msgspec.Struct):
     has_more: bool
 
 
-def _checked_pair(services: Services, license_id: int, skill: str) -> History:
-    services.ledger.check_skill(skill)
-    services.ledger.check_license(license_id)
-    return History(services.db, services.eventlog)
+def _check_pair(ledger: Ledger, license_id: int, skill: str) -> None:
+    ledger.check_skill(skill)
+    ledger.check_license(license_id)
 
 
 @get(
     "/api/v1/licenses/{license_id:int}/skills/{skill:str}/events",
-    guards=[allow(*AUDITORS)],
+    guards=[allow(Action.AUDIT)],
     sync_to_thread=True,
     tags=["audit"],
     summary="The pair's full event history: version, type, time, actor, payload, hash chain",
     responses=problems(400, *COMMON, 404),
 )
 def pair_events(
-    request: Request[User, Token, Any], license_id: LicenseId, skill: Skill
+    ledger: Ledger, trail: AuditTrail, license_id: LicenseId, skill: Skill
 ) -> list[EventRecord]:
     """Every event of the (license, skill) stream in version order."""
-    return _checked_pair(services_of(request), license_id, skill).events(license_id, skill)
+    _check_pair(ledger, license_id, skill)
+    return trail.events(license_id, skill)
 
 
 @get(
     "/api/v1/licenses/{license_id:int}/skills/{skill:str}/state",
-    guards=[allow(*AUDITORS)],
+    guards=[allow(Action.AUDIT)],
     sync_to_thread=True,
     tags=["audit"],
     summary="Time travel: the pair's assessments as they stood at ?version=N or ?as_of=RFC 3339",
     responses=problems(400, *COMMON, 404),
 )
 def pair_state(
-    request: Request[User, Token, Any],
+    ledger: Ledger,
+    trail: AuditTrail,
     license_id: LicenseId,
     skill: Skill,
     version: Annotated[int | None, Parameter(ge=0, le=2**31, required=False)] = None,
     as_of: Annotated[str | None, Parameter(max_length=64, required=False)] = None,
 ) -> PairStateOut:
     """Folded from the stored events up to that version or moment (never from snapshots)."""
-    history = _checked_pair(services_of(request), license_id, skill)
+    _check_pair(ledger, license_id, skill)
     moment = parse_as_of(as_of) if as_of is not None else None
-    state = history.state(license_id, skill, version=version, as_of=moment)
+    state = trail.state(license_id, skill, version=version, as_of=moment)
     return PairStateOut(
         license_id=state.license_id,
         skill_name=state.skill_name,
@@ -95,21 +92,20 @@ def pair_state(
 
 @get(
     "/api/v1/events",
-    guards=[allow(*AUDITORS)],
+    guards=[allow(Action.AUDIT)],
     sync_to_thread=True,
     tags=["audit"],
     summary="The global feed in notification order, with a cursor",
     responses=problems(400, *COMMON),
 )
 def event_feed(
-    request: Request[User, Token, Any],
+    trail: AuditTrail,
     after: Annotated[int, Parameter(ge=0, le=2**63 - 1)] = 0,
     limit: Annotated[int, Parameter(ge=1, le=MAX_FEED_LIMIT)] = 100,
 ) -> FeedOut:
     """Events after position `after`; commit order equals position order, so none is skipped."""
-    services = services_of(request)
-    page = History(services.db, services.eventlog).feed(after, limit)
+    page = trail.feed(after, limit)
     return FeedOut(events=page.events, next_after=page.next_after, has_more=page.has_more)
 
 
-AUDIT_ROUTES = [pair_events, pair_state, event_feed]
+AUDIT_TRAIL_ROUTES = [pair_events, pair_state, event_feed]

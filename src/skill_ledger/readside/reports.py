@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
-
-import psycopg
 
 from skill_ledger.database import Database, as_optional_time
 
@@ -32,6 +29,14 @@ class ReportUnavailable(ReportError):
     def __init__(self, name: str) -> None:
         super().__init__(f"The view {name} does not exist: run `ledger db upgrade`")
         self.name = name
+
+
+class ReportRefused(ReportError):
+    """The database refused the report's query (an analyst login without the grant)."""
+
+    def __init__(self, error: Exception) -> None:
+        detail = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        super().__init__(f"the database refused the query: {detail}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -140,12 +145,6 @@ def _decoder(report: Report, column: str) -> Callable[[Any], Any]:
     return lambda value: float(value) if isinstance(value, Decimal) else value
 
 
-def _is_missing_view(error: Exception) -> bool:
-    if isinstance(error, psycopg.errors.UndefinedTable):
-        return True
-    return isinstance(error, sqlite3.OperationalError) and "no such table" in str(error)
-
-
 def run(db: Database, name: str) -> ReportResult:
     """Query one report's view; UnknownReport or ReportUnavailable when it cannot."""
     report = find(name)
@@ -154,9 +153,11 @@ def run(db: Database, name: str) -> ReportResult:
             cursor.execute(f"SELECT * FROM {report.name} ORDER BY {report.order_by}")
             columns = tuple(str(column[0]) for column in cursor.description or ())
             raw = cursor.fetchall()
-    except (psycopg.errors.UndefinedTable, sqlite3.OperationalError) as e:
-        if _is_missing_view(e):
+    except (*db.statement_errors, *db.connection_errors) as e:
+        if db.is_missing_relation(e):
             raise ReportUnavailable(report.name) from e
+        if isinstance(e, db.statement_errors):
+            raise ReportRefused(e) from e
         raise
     decoders = [_decoder(report, column) for column in columns]
     rows = [

@@ -10,10 +10,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from uuid import UUID
 
-from skill_ledger.audit import EventRecord, decode_event, read_events, read_stream, record_of
+from skill_ledger.audit.records import EventRecord, decode_event, record_of
 from skill_ledger.database import Database
 from skill_ledger.domain import Assessment, LedgerError, NotFound, fold, record_id
-from skill_ledger.eventlog import EventLog
+from skill_ledger.eventstore.log import EventLog
 
 MAX_FEED_LIMIT = 1000
 
@@ -78,7 +78,7 @@ class FeedPage:
     has_more: bool
 
 
-class History:
+class AuditTrail:
     """Read-only queries on the event log for auditors and downstream consumers."""
 
     def __init__(self, db: Database, eventlog: EventLog) -> None:
@@ -88,8 +88,8 @@ class History:
     def events(self, license_id: int, skill_name: str) -> list[EventRecord]:
         """The pair's full history in version order: who did what, when, with which hash."""
         with self.db.transaction(write=False) as cursor:
-            rows = read_stream(cursor, self.eventlog, record_id(license_id, skill_name))
-        return [record_of(row, self.eventlog) for row in rows]
+            rows = self.eventlog.read_stream(cursor, record_id(license_id, skill_name))
+        return [record_of(row, self.eventlog.mapper) for row in rows]
 
     def state(
         self,
@@ -113,7 +113,7 @@ class History:
             raise InvalidQuery("as_of", "must carry a UTC offset (Z or ±hh:mm)")
         stream = record_id(license_id, skill_name)
         with self.db.transaction(write=False) as cursor:
-            stored = read_stream(cursor, self.eventlog, stream)
+            stored = self.eventlog.read_stream(cursor, stream)
         last = stored[-1].version if stored else 0
         if version is not None and version > last:
             raise VersionNotFound(stream, version, last)
@@ -122,7 +122,7 @@ class History:
         for raw in stored:
             if version is not None and raw.version > version:
                 break
-            event = decode_event(raw, self.eventlog)
+            event = decode_event(raw, self.eventlog.mapper)
             if event is None:
                 raise UnreadableHistory(f"Stream {stream} version {raw.version} cannot be read")
             if as_of is not None and event.timestamp > as_of:
@@ -150,8 +150,8 @@ class History:
         if not 1 <= limit <= MAX_FEED_LIMIT:
             raise InvalidQuery("limit", f"must be between 1 and {MAX_FEED_LIMIT}")
         with self.db.transaction(write=False) as cursor:
-            rows = read_events(cursor, self.eventlog, after, limit + 1)
-        page = [record_of(row, self.eventlog) for row in rows[:limit]]
+            rows = self.eventlog.read(cursor, after, limit + 1)
+        page = [record_of(row, self.eventlog.mapper) for row in rows[:limit]]
         return FeedPage(
             events=page,
             next_after=page[-1].position if page else after,

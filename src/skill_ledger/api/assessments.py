@@ -1,0 +1,175 @@
+"""Assessment commands and reads over HTTP: parse, call the ledger, shape the answer."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from litestar import Request, Response, get, post
+from litestar.openapi.datastructures import ResponseSpec
+from litestar.security.jwt import Token
+
+from skill_ledger.accounts import Accounts, User
+from skill_ledger.api.auth import actor_of
+from skill_ledger.api.guards import allow
+from skill_ledger.api.openapi import (
+    COMMON,
+    AssessmentId,
+    ClosedJSONBody,
+    LicenseId,
+    Skill,
+    problems,
+)
+from skill_ledger.api.schemas import (
+    ArchiveRequest,
+    AssessmentOut,
+    AssessRequest,
+    AssessResponse,
+    CommandResponse,
+)
+from skill_ledger.application import CommandResult, Ledger
+from skill_ledger.domain import Action, AssessmentNotFound, check_may_read_license
+from skill_ledger.readside.consistency import ReadYourWrites
+from skill_ledger.readside.queries import ReadModel
+
+IDENTICAL = "Identical assessment already exists"
+
+
+def answered(
+    consistency: ReadYourWrites, readmodel: ReadModel, result: CommandResult
+) -> AssessmentOut:
+    """The assessment as the command left it, once the read table reflects it."""
+    consistency.wait(result.position)
+    row = result.assessment or readmodel.get(result.assessment_id)
+    if row is None:
+        raise AssessmentNotFound(result.assessment_id)
+    return AssessmentOut.of(row)
+
+
+@post(
+    "/api/v1/licenses/{license_id:int}/skills/{skill:str}/assess",
+    guards=[allow(Action.ASSESS)],
+    sync_to_thread=True,
+    status_code=201,
+    tags=["assessments"],
+    summary="Assess a skill: 201 created, or 200 when the points are identical",
+    responses={
+        200: ResponseSpec(AssessResponse, description="Identical assessment already exists"),
+        **problems(400, *COMMON, 404, 413, 415),
+    },
+)
+def assess(
+    request: Request[User, Token, Any],
+    ledger: Ledger,
+    readmodel: ReadModel,
+    consistency: ReadYourWrites,
+    license_id: LicenseId,
+    skill: Skill,
+    data: ClosedJSONBody[AssessRequest],
+) -> Response[AssessResponse]:
+    """Create or replace the active assessment of a skill on a license."""
+    result = ledger.assess(
+        actor_of(request),
+        license_id,
+        skill,
+        data.points_earned,
+        data.points_total,
+        data.notes or "",
+    )
+    body = AssessResponse(
+        success=True,
+        created=result.created,
+        assessment=answered(consistency, readmodel, result),
+        message=None if result.created else IDENTICAL,
+    )
+    return Response(body, status_code=201 if result.created else 200)
+
+
+@get(
+    "/api/v1/licenses/{license_id:int}/skills/{skill:str}/assessments",
+    guards=[allow(Action.READ)],
+    sync_to_thread=True,
+    tags=["assessments"],
+    summary="Every assessment of a skill on a license, newest first",
+    responses=problems(400, *COMMON, 404),
+)
+def history(
+    request: Request[User, Token, Any],
+    ledger: Ledger,
+    readmodel: ReadModel,
+    accounts: Accounts,
+    license_id: LicenseId,
+    skill: Skill,
+) -> list[AssessmentOut]:
+    """All statuses, newest first."""
+    ledger.check_skill(skill)
+    check_may_read_license(actor_of(request), license_id, accounts.license_holder)
+    ledger.check_license(license_id)
+    return [AssessmentOut.of(row) for row in readmodel.history(license_id, skill)]
+
+
+@get(
+    "/api/v1/assessments/{assessment_id:uuid}",
+    guards=[allow(Action.READ)],
+    sync_to_thread=True,
+    tags=["assessments"],
+    summary="One assessment",
+    responses=problems(*COMMON, 404),
+)
+def get_assessment(
+    request: Request[User, Token, Any],
+    readmodel: ReadModel,
+    accounts: Accounts,
+    assessment_id: AssessmentId,
+) -> AssessmentOut:
+    """The assessment as the read table holds it."""
+    row = readmodel.get(assessment_id)
+    if row is None:
+        raise AssessmentNotFound(assessment_id)
+    check_may_read_license(actor_of(request), row.user_license_id, accounts.license_holder)
+    return AssessmentOut.of(row)
+
+
+@post(
+    "/api/v1/assessments/{assessment_id:uuid}/validate",
+    guards=[allow(Action.VALIDATE)],
+    sync_to_thread=True,
+    status_code=200,
+    tags=["assessments"],
+    summary="Validate an assessment (admins; never the assessor)",
+    responses=problems(*COMMON, 404, 409),
+)
+def validate(
+    request: Request[User, Token, Any],
+    ledger: Ledger,
+    readmodel: ReadModel,
+    consistency: ReadYourWrites,
+    assessment_id: AssessmentId,
+) -> CommandResponse:
+    """ASSESSED → VALIDATED; again on a VALIDATED one records nothing."""
+    result = ledger.validate(actor_of(request), assessment_id)
+    return CommandResponse(success=True, assessment=answered(consistency, readmodel, result))
+
+
+@post(
+    "/api/v1/assessments/{assessment_id:uuid}/archive",
+    guards=[allow(Action.ARCHIVE)],
+    sync_to_thread=True,
+    status_code=200,
+    tags=["assessments"],
+    summary="Archive an assessment with a reason (admins, or the assessing instructor)",
+    responses=problems(400, *COMMON, 404, 413, 415),
+)
+def archive(
+    request: Request[User, Token, Any],
+    ledger: Ledger,
+    readmodel: ReadModel,
+    consistency: ReadYourWrites,
+    assessment_id: AssessmentId,
+    data: ClosedJSONBody[ArchiveRequest],
+) -> CommandResponse:
+    """→ ARCHIVED; again on an ARCHIVED one records nothing."""
+    result = ledger.archive(actor_of(request), assessment_id, data.reason)
+    return CommandResponse(success=True, assessment=answered(consistency, readmodel, result))
+
+
+ASSESSMENT_ROUTES = [assess, history, get_assessment, validate, archive]

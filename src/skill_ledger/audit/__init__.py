@@ -1,0 +1,1 @@
+"""Auditors: records of stored events, checkpoints, the verify walk, the audit trail."""

@@ -1,0 +1,382 @@
+"""The verify walk: every chain, the checkpoint digest, snapshots and the read table, checked."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from contextlib import suppress
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+from eventsourcing.persistence import MapperDeserialisationError, StoredEvent
+from eventsourcing.utils import get_topic
+
+from skill_ledger.audit.checkpoint import Checkpoint, digest_step
+from skill_ledger.audit.findings import Finding, FindingKind, VerifyReport
+from skill_ledger.audit.records import EventRecord, decode_event, record_of
+from skill_ledger.database import Cursor, as_optional_time, as_uuid
+from skill_ledger.domain import (
+    COLUMNS,
+    GENESIS_HASH,
+    Assessment,
+    SkillRecord,
+    fold,
+    format_time,
+    record_id,
+)
+from skill_ledger.eventstore.log import EventLog, LoggedEvent
+from skill_ledger.eventstore.transcoder import TypedMapper
+from skill_ledger.readside.table import SELECT, row_values
+
+TABLE_BATCH = 10_000
+SNAPSHOT_TOPIC = get_topic(SkillRecord.Snapshot)
+SNAPSHOT_FIELDS = ("license_id", "skill_name", "active", "archived", "last_archived", "last_hash")
+
+
+TIME_COLUMNS = frozenset(i for i, name in enumerate(COLUMNS) if name.endswith("_at"))
+PERCENTAGE = COLUMNS.index("percentage")
+REQUIRES_VALIDATION = COLUMNS.index("requires_validation")
+
+
+def _normal_row(row: Sequence[Any]) -> tuple[Any, ...]:
+    """A read-table row (COLUMNS order) with the types row_values() gives, on either backend."""
+    values = list(row)
+    with suppress(ValueError):  # a forged SQLite row may hold any text; it stays as it is
+        values[0] = as_uuid(values[0])
+    values[PERCENTAGE] = round(float(values[PERCENTAGE]), 2)
+    values[REQUIRES_VALIDATION] = bool(values[REQUIRES_VALIDATION])
+    for i in TIME_COLUMNS:
+        if values[i] is not None and not isinstance(values[i], datetime):
+            values[i] = as_optional_time(values[i])  # SQLite keeps RFC 3339 text
+    return tuple(values)
+
+
+def _replay(events: list[LoggedEvent], mapper: TypedMapper) -> dict[int, Any]:
+    """A clean stream's record state (as a snapshot would hold it) after each version."""
+    states: dict[int, Any] = {}
+    record: Any = None
+    for raw in events:
+        record = decode_event(raw, mapper).mutate(record)
+        states[record.version] = SkillRecord.Snapshot.take(record).state
+    return states
+
+
+class LogWalk:
+    """One pass over the log in position order: chains, order, digest and the projection."""
+
+    def __init__(
+        self, report: VerifyReport, mapper: TypedMapper, checkpoint: Checkpoint | None
+    ) -> None:
+        self.report = report
+        self.mapper = mapper
+        self.checkpoint = checkpoint
+        self.tips: dict[str, tuple[int, str | None]] = {}
+        self.gaps: dict[str, set[int]] = {}
+        self.flagged: set[str] = set()
+        self.rows: dict[UUID, Assessment] = {}
+        self.touched: dict[UUID, tuple[str, int, int]] = {}
+        self.digest = GENESIS_HASH
+        self.digested = 0
+        self.checkpoint_seen = False
+        self.projected_seen = False
+
+    def flag(self, finding: Finding) -> None:
+        """Report a finding about one stream's events."""
+        self.report.add(finding)
+        if finding.stream is not None:
+            self.flagged.add(finding.stream)
+
+    def visit(self, raw: LoggedEvent) -> None:
+        """Check one stored event and fold it into the rebuilt projection."""
+        self.report.events += 1
+        record = record_of(raw, self.mapper)
+        self._check_content(record)
+        self._check_order(record)
+        self._digest(record)
+        if record.position == self.report.projected_position:
+            self.projected_seen = True
+        event = self._decode(raw, record)
+        if event is not None and record.position <= self.report.projected_position:
+            self._project(event, record)
+
+    def _check_content(self, record: EventRecord) -> None:
+        where = (record.stream, record.version, record.position)
+        if not record.readable:
+            self.flag(
+                Finding(
+                    FindingKind.UNREADABLE_EVENT,
+                    "the stored state is not a JSON object with prev_hash and hash",
+                    *where,
+                )
+            )
+            return
+        if not record.hash_verifies():
+            recomputed = record.recomputed_hash()
+            self.flag(
+                Finding(
+                    FindingKind.EDITED_PAYLOAD,
+                    f"stored hash {record.hash} but the stored {record.type} content hashes "
+                    f"to {recomputed}",
+                    *where,
+                )
+            )
+
+    def _check_order(self, record: EventRecord) -> None:
+        where = (record.stream, record.version, record.position)
+        stream = record.stream
+        last, last_hash = self.tips.get(stream, (0, GENESIS_HASH))
+        version = record.version
+        if version == last + 1:
+            if record.prev_hash is not None and record.prev_hash != last_hash:
+                self.flag(
+                    Finding(
+                        FindingKind.CHAIN_BREAK,
+                        f"prev_hash {record.prev_hash} is not the hash of version {last} "
+                        f"({last_hash})",
+                        *where,
+                    )
+                )
+        elif version > last + 1:
+            self.gaps.setdefault(stream, set()).update(range(last + 1, version))
+        else:
+            self.gaps.get(stream, set()).discard(version)
+            self.flag(
+                Finding(
+                    FindingKind.REORDERED,
+                    f"version {version} comes after version {last} in the log "
+                    "(positions out of version order)",
+                    *where,
+                )
+            )
+            return
+        self.tips[stream] = (version, record.hash)
+
+    def _digest(self, record: EventRecord) -> None:
+        checkpoint = self.checkpoint
+        if checkpoint is None or record.position > checkpoint.position:
+            return
+        self.digest = digest_step(self.digest, record.position, record.hash or "")
+        self.digested += 1
+        if record.position == checkpoint.position:
+            self.checkpoint_seen = True
+
+    def _decode(self, raw: LoggedEvent, record: EventRecord) -> Any:
+        event = decode_event(raw, self.mapper, record)
+        if event is None and record.readable:
+            self.flag(
+                Finding(
+                    FindingKind.UNREADABLE_EVENT,
+                    f"not a well-formed ledger event of type {record.type}",
+                    record.stream,
+                    record.version,
+                    record.position,
+                )
+            )
+        return event
+
+    def _project(self, event: Any, record: EventRecord) -> None:
+        where = (record.stream, record.version, record.position)
+        try:
+            fold(self.rows, (event,))
+        except KeyError:
+            self.flag(
+                Finding(
+                    FindingKind.REPLAY_FAILED,
+                    f"{record.type} refers to assessment {event.assessment_id}, "
+                    "which no earlier event created",
+                    *where,
+                )
+            )
+            return
+        self.touched[event.assessment_id] = where
+
+    def finish(self) -> None:
+        """Findings only the whole log reveals: gaps, the checkpoint, the projection's position."""
+        report = self.report
+        report.streams = len(self.tips)
+        for stream, versions in self.gaps.items():
+            for version in sorted(versions):
+                self.flag(
+                    Finding(
+                        FindingKind.DELETED_EVENT,
+                        f"version {version} is missing between versions the log holds",
+                        stream,
+                        version,
+                    )
+                )
+        checkpoint = self.checkpoint
+        reported: set[int] = set()
+        if checkpoint is not None and checkpoint.position > 0 and not self.checkpoint_seen:
+            reported.add(checkpoint.position)
+            self.flag(
+                Finding(
+                    FindingKind.DELETED_EVENT,
+                    f"the checkpoint's last event (hash {checkpoint.last_hash}) is gone",
+                    checkpoint.last_stream,
+                    checkpoint.last_version,
+                    checkpoint.position,
+                )
+            )
+        if checkpoint is not None and self.digest != checkpoint.digest:
+            report.add(
+                Finding(
+                    FindingKind.CHECKPOINT_MISMATCH,
+                    f"the log up to position {checkpoint.position} now holds {self.digested} "
+                    f"events digesting to {self.digest}; the checkpoint of {checkpoint.time} "
+                    f"recorded {checkpoint.events} events digesting to {checkpoint.digest} "
+                    f"({_suspect(self.digested, checkpoint.events)})",
+                    position=checkpoint.position,
+                )
+            )
+        position = report.projected_position
+        if position > 0 and not self.projected_seen and position not in reported:
+            report.add(
+                Finding(
+                    FindingKind.DELETED_EVENT,
+                    f"the projection applied the event at position {position}, which the log "
+                    f"no longer holds (log head {report.head})",
+                    position=position,
+                )
+            )
+
+
+def _suspect(now: int, then: int) -> str:
+    if now < then:
+        return f"events deleted: {then - now}"
+    if now > then:
+        return f"events inserted: {now - then}"
+    return "events edited or reordered"
+
+
+def _show(value: Any) -> str:
+    if isinstance(value, datetime):
+        return format_time(value)
+    return "null" if value is None else repr(value)
+
+
+def check_snapshots(cursor: Cursor, eventlog: EventLog, walk: LogWalk) -> None:
+    """Each snapshot must equal the replay of its stream's events up to its version."""
+    by_stream: dict[UUID, list[StoredEvent]] = {}
+    for stored in eventlog.read_snapshots(cursor):
+        by_stream.setdefault(as_uuid(stored.originator_id), []).append(stored)
+    for stream, snapshots in by_stream.items():
+        if str(stream) in walk.flagged:
+            continue  # the stream's own findings already explain any difference
+        tip = walk.tips.get(str(stream))
+        events = eventlog.read_stream(cursor, stream, snapshots[-1].originator_version)
+        replayed = _replay(events, eventlog.mapper)
+        for stored in snapshots:
+            walk.report.snapshots_checked += 1
+            _check_snapshot(eventlog.mapper, walk.report, stored, replayed, tip[0] if tip else 0)
+
+
+def _check_snapshot(
+    mapper: TypedMapper,
+    report: VerifyReport,
+    stored: StoredEvent,
+    replayed: dict[int, Any],
+    last: int,
+) -> None:
+    stream, version = str(stored.originator_id), stored.originator_version
+    if version > last:
+        report.add(
+            Finding(
+                FindingKind.DELETED_EVENT,
+                f"a snapshot records version {version} but the stream ends at version {last}",
+                stream,
+                version,
+            )
+        )
+        return
+    snapshot: Any = None
+    if stored.topic == SNAPSHOT_TOPIC:
+        try:
+            snapshot = mapper.to_domain_event(stored)
+        except (MapperDeserialisationError, AttributeError):
+            snapshot = None
+    expected = replayed.get(version)
+    if snapshot is None or expected is None:
+        report.add(
+            Finding(
+                FindingKind.SNAPSHOT_DRIFT,
+                "the snapshot cannot be read, or names a version the stream never had",
+                stream,
+                version,
+            )
+        )
+        return
+    for name in SNAPSHOT_FIELDS:
+        if getattr(snapshot.state, name) != getattr(expected, name):
+            report.add(
+                Finding(
+                    FindingKind.SNAPSHOT_DRIFT,
+                    f"snapshot {name} differs from the replay of versions 1–{version}",
+                    stream,
+                    version,
+                    column=name,
+                )
+            )
+
+
+def diff_read_table(cursor: Cursor, walk: LogWalk) -> None:
+    """Compare the live read table, column by column, with the projection rebuilt in memory."""
+    expected = walk.rows
+    report = walk.report
+    after: Any = None
+    while True:
+        if after is None:
+            cursor.execute(f"{SELECT} ORDER BY id LIMIT %s", (TABLE_BATCH,))
+        else:
+            cursor.execute(f"{SELECT} WHERE id > %s ORDER BY id LIMIT %s", (after, TABLE_BATCH))
+        rows = cursor.fetchall()
+        for row in rows:
+            report.rows_compared += 1
+            live = _normal_row(row)
+            want = expected.pop(live[0], None)
+            if want is None:
+                report.add(
+                    Finding(
+                        FindingKind.READ_TABLE_EXTRA_ROW,
+                        "the read table has a row that no event up to the projection's "
+                        f"position {report.projected_position} produces",
+                        str(record_id(live[1], live[2])),
+                        assessment_id=str(live[0]),
+                    )
+                )
+                continue
+            _diff_row(report, walk, want, live)
+        if len(rows) < TABLE_BATCH:
+            break
+        after = rows[-1][0]
+    for missing in expected.values():
+        stream, version, position = walk.touched[missing.id]
+        report.add(
+            Finding(
+                FindingKind.READ_TABLE_MISSING_ROW,
+                "the events produce this row but the read table lacks it",
+                stream,
+                version,
+                position,
+                assessment_id=str(missing.id),
+            )
+        )
+
+
+def _diff_row(report: VerifyReport, walk: LogWalk, want: Assessment, live: tuple[Any, ...]) -> None:
+    expected = row_values(want)
+    if expected == live:
+        return
+    stream, version, position = walk.touched[want.id]
+    for column, should, actual in zip(COLUMNS, expected, live, strict=True):
+        if should != actual:
+            report.add(
+                Finding(
+                    FindingKind.READ_TABLE_DIFFERING_ROW,
+                    f"read table has {_show(actual)}, the events give {_show(should)}",
+                    stream,
+                    version,
+                    position,
+                    assessment_id=str(want.id),
+                    column=column,
+                )
+            )

@@ -1,0 +1,59 @@
+"""`ledger project` and `ledger projection`: run, rebuild and inspect the read table's projector."""
+
+from __future__ import annotations
+
+import threading
+from typing import Annotated
+
+import structlog
+import typer
+from prometheus_client import start_http_server
+
+from skill_ledger.cli.common import opened_services, out, progress
+from skill_ledger.metrics import PrometheusObserver
+
+app = typer.Typer(help="The football_skill_assessments projection.", no_args_is_help=True)
+log = structlog.get_logger("skill_ledger.cli")
+
+
+def project(
+    once: Annotated[bool, typer.Option("--once", help="Catch up, then exit.")] = False,
+    metrics_port: Annotated[
+        int | None,
+        typer.Option(help="Serve Prometheus metrics (projection delay) on this port."),
+    ] = None,
+) -> None:
+    """Run the projector as its own process (follows the log until interrupted)."""
+    observer = PrometheusObserver() if metrics_port is not None else None
+    with opened_services(observer=observer) as services:
+        if metrics_port is not None:
+            start_http_server(metrics_port, addr="127.0.0.1")
+        if once:
+            count = services.projector.catch_up()
+            out.print(f"projected {count} events; position {services.projector.watch.position}")
+            return
+        stop = threading.Event()
+        log.info("projector_started", projection=services.projector.name)
+        try:
+            services.projector.run(stop)
+        except KeyboardInterrupt:
+            stop.set()
+
+
+@app.command("rebuild")
+def rebuild() -> None:
+    """Rebuild football_skill_assessments from the first event, with progress."""
+    with opened_services() as services, progress("rebuilding", transient=False) as on_progress:
+        stats = services.projector.rebuild(on_progress)
+    out.print(
+        f"rebuilt {stats.rows} rows from {stats.events} events in {stats.seconds:.2f} s "
+        f"({stats.events_per_second:,.0f} events/s); position {stats.position}"
+    )
+
+
+@app.command("status")
+def status() -> None:
+    """Print the projection's position, the log's head and the lag."""
+    with opened_services() as services:
+        now = services.projector.status()
+    out.print(f"position {now.position}  head {now.head}  lag {now.lag_events} events")

@@ -1,0 +1,73 @@
+"""`ledger serve`: the HTTP API under uvicorn, one or more worker processes."""
+
+from __future__ import annotations
+
+import dataclasses
+import secrets
+from typing import Annotated
+
+import typer
+import uvicorn
+from rich.table import Table
+from uvicorn.supervisors import Multiprocess
+
+from skill_ledger.api.app import AppFactory, check_secret
+from skill_ledger.cli.common import EXIT_USAGE, err, fail, load_settings, opened_services
+from skill_ledger.demo import seed_demo
+from skill_ledger.settings import ConfigurationError, Settings
+
+EXIT_STARTUP_FAILURE = 3  # uvicorn's own code when the server cannot start
+
+
+def _prepare(settings: Settings) -> Settings:
+    """Check the database; in development seed the demo accounts and fix one JWT secret."""
+    with opened_services(settings) as services:
+        if settings.is_production:
+            return settings
+        accounts, license_id = seed_demo(services.accounts)
+    table = Table(title="Demo accounts (development only)")
+    for column in ("email", "password", "role", "user id"):
+        table.add_column(column)
+    for account in accounts:
+        table.add_row(account.email, account.password, account.role.value, str(account.user_id))
+    err.print(table)
+    err.print(f"Demo license id: [bold]{license_id}[/] (held by student@lfa.com)")
+    if settings.jwt_secret:
+        return settings
+    # Every worker must sign with the same secret: choose it once, here.
+    return dataclasses.replace(settings, jwt_secret=secrets.token_urlsafe(48))
+
+
+def serve(
+    host: Annotated[str, typer.Option(help="Interface to bind.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="TCP port.")] = 8000,
+    workers: Annotated[int, typer.Option(min=1, help="Worker processes.")] = 1,
+    no_projector: Annotated[
+        bool, typer.Option("--no-projector", help="Run no projector here (use `ledger project`).")
+    ] = False,
+) -> None:
+    """Serve the HTTP API (projector in-process unless --no-projector)."""
+    settings = load_settings()
+    try:
+        check_secret(settings)
+    except ConfigurationError as e:
+        fail(str(e), EXIT_USAGE)
+    settings = _prepare(settings)
+    err.print(f"Serving on http://{host}:{port} ({settings.database.render()})")
+    config = uvicorn.Config(
+        AppFactory(settings, run_projector=not no_projector),
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        log_config=None,
+        access_log=False,
+        server_header=False,
+    )
+    if workers > 1:
+        Multiprocess(config, sockets=[config.bind_socket()]).run()
+        return
+    server = uvicorn.Server(config)
+    server.run()
+    if not server.started:
+        raise typer.Exit(EXIT_STARTUP_FAILURE)

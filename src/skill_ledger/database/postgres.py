@@ -1,0 +1,211 @@
+"""PostgreSQL: a psycopg pool, COPY for bulk writes, LISTEN/NOTIFY and advisory locks."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any
+from uuid import UUID
+
+import psycopg
+from psycopg_pool import ConnectionPool, PoolTimeout
+
+from skill_ledger.database.base import (
+    Breaker,
+    Cursor,
+    Database,
+    DatabaseUnavailable,
+    RowWriter,
+    Session,
+)
+from skill_ledger.settings import DatabaseURL
+
+UNAVAILABLE = (psycopg.OperationalError, psycopg.InterfaceError, PoolTimeout, TimeoutError)
+
+
+class PostgresSession:
+    """A dedicated autocommit connection: LISTEN and session advisory locks."""
+
+    def __init__(self, connection: psycopg.Connection[Any]) -> None:
+        self.connection = connection
+
+    def listen(self, channel: str) -> None:
+        """LISTEN on the channel (a fixed identifier of ours, never input)."""
+        self.connection.execute(f"LISTEN {channel}")
+
+    def notifications(self, timeout: float) -> list[str]:
+        """Payloads that arrive within `timeout` seconds (the first batch)."""
+        return [note.payload for note in self.connection.notifies(timeout=timeout, stop_after=1)]
+
+    def try_lock(self, key: int) -> bool:
+        """pg_try_advisory_lock: held until this connection closes."""
+        row = self.connection.execute("SELECT pg_try_advisory_lock(%s)", (key,)).fetchone()
+        return bool(row and row[0])
+
+
+class PostgresDatabase(Database):
+    """A psycopg connection pool; failures open the shared breaker."""
+
+    events_table = "ledger_events"
+    snapshots_table = "ledger_snapshots"
+    position_column = "notification_id"
+    stream_column = "originator_id::text"
+    for_update = " FOR UPDATE"
+    integrity_errors = (psycopg.IntegrityError,)
+    statement_errors = (psycopg.IntegrityError, psycopg.DataError, psycopg.ProgrammingError)
+    connection_errors = (psycopg.Error, DatabaseUnavailable)
+
+    def __init__(
+        self,
+        url: DatabaseURL,
+        *,
+        pool_size: int,
+        connect_timeout: float,
+        durable: bool,
+        name: str,
+        breaker: Breaker | None,
+    ) -> None:
+        self.url = url
+        self.conninfo = url.conninfo()
+        self._connect_timeout = max(1, int(connect_timeout))
+        self.breaker = breaker or Breaker(self.ping)
+        self.breaker.on_recover(self.discard_broken)
+        self._pool: ConnectionPool[psycopg.Connection[Any]] = ConnectionPool(
+            self.conninfo,
+            min_size=1,
+            max_size=pool_size,
+            open=False,
+            timeout=connect_timeout,
+            kwargs={
+                "connect_timeout": self._connect_timeout,
+                "options": "-c timezone=UTC" + ("" if durable else " -c synchronous_commit=off"),
+            },
+            # Give up on a failed connection attempt at once: the breaker decides when to try.
+            reconnect_timeout=0,
+            name=name,
+        )
+
+    def open(self) -> None:
+        """Open the pool without waiting for a connection."""
+        self._pool.open(wait=False)
+
+    def close(self) -> None:
+        """Close every pooled connection."""
+        self._pool.close()
+
+    @contextmanager
+    def transaction(self, *, write: bool = True) -> Iterator[Cursor]:
+        """A pooled connection's cursor in a transaction (psycopg commits on a clean exit)."""
+        self.breaker.check()
+        try:
+            with self._pool.connection() as conn, conn.cursor() as cursor:
+                yield cursor
+        except UNAVAILABLE as e:
+            self.breaker.failed()
+            raise DatabaseUnavailable(str(e)) from e
+
+    @contextmanager
+    def snapshot(self) -> Iterator[Cursor]:
+        """REPEATABLE READ, READ ONLY: one moment of the database for the whole transaction."""
+        with self.transaction(write=False) as cursor:
+            cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+            yield cursor
+
+    @contextmanager
+    def connect(self, *, autocommit: bool) -> Iterator[psycopg.Connection[Any]]:
+        """A connection of its own, outside the pool (closed at the end of the block)."""
+        try:
+            connection = psycopg.connect(
+                self.conninfo, autocommit=autocommit, connect_timeout=self._connect_timeout
+            )
+        except psycopg.OperationalError as e:
+            raise DatabaseUnavailable(str(e)) from e
+        with connection:
+            yield connection
+
+    @contextmanager
+    def session(self) -> Iterator[Session | None]:
+        """An autocommit connection for LISTEN and advisory locks."""
+        with self.connect(autocommit=True) as connection:
+            yield PostgresSession(connection)
+
+    def ping(self) -> None:
+        """A round trip on a new connection (the pool's may all be broken)."""
+        try:
+            with self.connect(autocommit=True) as connection:
+                connection.execute("SELECT 1")
+        except psycopg.Error as e:
+            raise DatabaseUnavailable(str(e)) from e
+
+    def discard_broken(self) -> None:
+        """Check the pool's idle connections and drop those the server closed."""
+        self._pool.check()
+
+    def stream_param(self, stream: UUID) -> object:
+        """uuid column: the UUID itself."""
+        return stream
+
+    def fetch_raw(self, cursor: Cursor, sql: str, params: Sequence[Any]) -> list[Any]:
+        """Binary results: bytea arrives as bytes, no hex round trip."""
+        assert isinstance(cursor, psycopg.Cursor)
+        cursor.execute(sql, params, binary=True)
+        return cursor.fetchall()
+
+    def select_in(self, cursor: Cursor, select: str, column: str, ids: list[Any]) -> list[Any]:
+        """One query with = ANY(array)."""
+        cursor.execute(f"{select} WHERE {column} = ANY(%s)", (ids,))
+        return cursor.fetchall()
+
+    @contextmanager
+    def bulk_reader(self, cursor: Cursor) -> Iterator[Cursor]:
+        """A binary cursor on a second connection: it reads while COPY streams on the first."""
+        with self.connect(autocommit=False) as connection, connection.cursor(binary=True) as reader:
+            yield reader
+
+    @contextmanager
+    def bulk_writer(
+        self, cursor: Cursor, table: str, columns: Sequence[str], upsert: str
+    ) -> Iterator[RowWriter]:
+        """One COPY for the whole job; a queue thread sends data while the caller works on."""
+        assert isinstance(cursor, psycopg.Cursor)
+        statement = f"COPY {table} ({', '.join(columns)}) FROM STDIN"
+        with cursor.copy(statement, writer=psycopg.copy.QueuedLibpqWriter(cursor)) as copy:
+
+            def send(rows: Sequence[Sequence[Any]]) -> None:
+                write_row = copy.write_row
+                for row in rows:
+                    write_row(row)
+
+            yield send
+
+    def notify_clause(self, channel: str, payload: str) -> tuple[str, tuple[Any, ...]]:
+        """pg_notify in the RETURNING list: delivered when the transaction commits."""
+        return ", pg_notify(%s, %s)", (channel, payload)
+
+    def notify(self, cursor: Cursor, channel: str, payload: str) -> None:
+        """pg_notify, delivered at commit."""
+        cursor.execute("SELECT pg_notify(%s, %s)", (channel, payload))
+
+    def is_missing_relation(self, error: Exception) -> bool:
+        """UndefinedTable (42P01)."""
+        return isinstance(error, psycopg.errors.UndefinedTable)
+
+    def eventstore_env(self, pool_size: int) -> dict[str, str]:
+        """Our fail-fast recorders on this server (tables come from migrations)."""
+        url = self.url
+        return {
+            "PERSISTENCE_MODULE": "skill_ledger.eventstore.recorders:LedgerPostgresFactory",
+            "POSTGRES_DBNAME": url.dbname,
+            "POSTGRES_HOST": url.host,
+            "POSTGRES_PORT": str(url.port),
+            "POSTGRES_USER": url.user,
+            "POSTGRES_PASSWORD": url.password,
+            "POSTGRES_POOL_SIZE": str(pool_size),
+            "POSTGRES_MAX_OVERFLOW": "0",
+            "POSTGRES_CONNECT_TIMEOUT": "5",
+            # No pre-ping round trip per checkout: a broken connection fails its statement,
+            # the pool discards it, and the recorder's own retry takes a fresh one.
+            "POSTGRES_PRE_PING": "n",
+            # Never y: it drops the table lock that keeps commit order = notification order.
+            "POSTGRES_ENABLE_DB_FUNCTIONS": "n",
+        }

@@ -1,0 +1,71 @@
+"""Who may do what: the one statement of the role rules, read by the domain and the API's guards."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from enum import StrEnum
+from types import MappingProxyType
+
+from skill_ledger.domain.errors import NotPermitted, SelfValidationForbidden
+from skill_ledger.domain.vocabulary import Actor, Role
+
+
+class Action(StrEnum):
+    """Something a user asks the ledger to do."""
+
+    ASSESS = "assess"
+    VALIDATE = "validate"
+    ARCHIVE = "archive"
+    READ = "read"
+    AUDIT = "audit"
+
+
+ROLES: Mapping[Action, frozenset[Role]] = MappingProxyType(
+    {
+        Action.ASSESS: frozenset({Role.ADMIN, Role.INSTRUCTOR}),
+        Action.VALIDATE: frozenset({Role.ADMIN}),
+        Action.ARCHIVE: frozenset({Role.ADMIN, Role.INSTRUCTOR}),
+        Action.READ: frozenset(Role),
+        Action.AUDIT: frozenset({Role.ADMIN, Role.AUDITOR}),
+    }
+)
+REFUSALS: Mapping[Action, str] = MappingProxyType(
+    {
+        Action.ASSESS: "Role {role} cannot assess",
+        Action.VALIDATE: "Role {role} cannot validate; only admins can",
+        Action.ARCHIVE: "Only admins and the assessing instructor can archive an assessment",
+        Action.READ: "Role {role} cannot read assessments",
+        Action.AUDIT: "Role {role} cannot read the audit trail; only admins and auditors can",
+    }
+)
+
+
+def check_role(role: Role, action: Action) -> None:
+    """NotPermitted unless the role may take this action at all."""
+    if role not in ROLES[action]:
+        raise NotPermitted(REFUSALS[action].format(role=role.value))
+
+
+def check_may_validate(actor: Actor, assessor: int) -> None:
+    """Only admins validate, and never their own assessment (four eyes)."""
+    check_role(actor.role, Action.VALIDATE)
+    if assessor == actor.user_id:
+        raise SelfValidationForbidden("An assessor cannot validate their own assessment")
+
+
+def check_may_archive(actor: Actor, assessor: int) -> None:
+    """Admins archive anything; instructors only the assessments they made."""
+    check_role(actor.role, Action.ARCHIVE)
+    if actor.role is Role.INSTRUCTOR and assessor != actor.user_id:
+        raise NotPermitted(REFUSALS[Action.ARCHIVE])
+
+
+def check_may_read_license(
+    actor: Actor, license_id: int, holder_of: Callable[[int], int | None]
+) -> None:
+    """Students read only the licenses they hold (asked of `holder_of`); other roles read all."""
+    if actor.role is not Role.STUDENT:
+        return
+    holder = holder_of(license_id)
+    if holder is not None and holder != actor.user_id:
+        raise NotPermitted("Students can read only the licenses they hold")

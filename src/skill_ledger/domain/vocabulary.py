@@ -1,0 +1,75 @@
+"""The ledger's words: statuses, roles, outcomes, actors, stream ids, limits, the form of a time."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from enum import StrEnum
+from uuid import UUID
+
+RECORD_NAMESPACE = UUID("6f0b1d5e-2c39-5a7e-9a51-3b8f4c0d2e17")
+REPLACED_BY_NEW = "Replaced by new"
+MAX_POINTS_TOTAL = 1000
+MAX_NOTES_LENGTH = 2000
+MAX_REASON_LENGTH = 500
+
+
+class Status(StrEnum):
+    """Lifecycle state of one assessment."""
+
+    NOT_ASSESSED = "NOT_ASSESSED"
+    ASSESSED = "ASSESSED"
+    VALIDATED = "VALIDATED"
+    ARCHIVED = "ARCHIVED"
+
+    @property
+    def is_active(self) -> bool:
+        """The pair's one active assessment is in one of these states."""
+        return self in ACTIVE_STATUSES
+
+
+ACTIVE_STATUSES = frozenset({Status.ASSESSED, Status.VALIDATED})
+
+
+class Role(StrEnum):
+    """What a user may do."""
+
+    ADMIN = "admin"
+    INSTRUCTOR = "instructor"
+    STUDENT = "student"
+    AUDITOR = "auditor"
+
+
+class Outcome(StrEnum):
+    """What a command did."""
+
+    CREATED = "created"
+    REPLACED = "replaced"
+    IDENTICAL = "identical"
+    VALIDATED = "validated"
+    ARCHIVED = "archived"
+    UNCHANGED = "unchanged"
+
+
+@dataclass(frozen=True, slots=True)
+class Actor:
+    """The user issuing a command."""
+
+    user_id: int
+    role: Role
+
+
+def record_id(license_id: int, skill_name: str) -> UUID:
+    """The deterministic stream id of one (license, skill) pair."""
+    return uuid.uuid5(RECORD_NAMESPACE, f"{license_id}/{skill_name}")
+
+
+def format_time(moment: datetime) -> str:
+    """RFC 3339 UTC with microseconds, the one textual form of a time in the ledger."""
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def percentage(points_earned: int, points_total: int) -> float:
+    """points_earned as a percentage of points_total, two decimals."""
+    return round(100.0 * points_earned / points_total, 2)

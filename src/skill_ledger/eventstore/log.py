@@ -1,0 +1,107 @@
+"""The one reader of the event tables: the notification log in order, streams, snapshots.
+
+Every SQL statement over the library's event and snapshot tables is here; the projector, the
+rebuild, the auditor and the audit trail all read through `EventLog`.
+"""
+
+from __future__ import annotations
+
+from typing import Any, NamedTuple
+from uuid import UUID
+
+from eventsourcing.persistence import StoredEvent
+
+from skill_ledger.database import Cursor, Database, as_uuid
+from skill_ledger.eventstore.transcoder import TypedMapper
+
+
+class LoggedEvent(NamedTuple):
+    """One row of the events table exactly as stored: nothing decoded, nothing trusted."""
+
+    position: int
+    stream_id: str
+    """As stored: hyphenated on PostgreSQL, 32 hex digits on SQLite."""
+    version: int
+    topic: str
+    state: bytes
+
+    def stored(self) -> StoredEvent:
+        """The library's view of the row."""
+        return StoredEvent(as_uuid(self.stream_id), self.version, self.topic, bytes(self.state))
+
+
+class EventLog:
+    """SQL on the library's tables, whichever backend holds them."""
+
+    def __init__(self, db: Database, mapper: TypedMapper) -> None:
+        self.db = db
+        self.mapper = mapper
+        self.table = db.events_table
+        self.position_column = db.position_column
+        self._select = (
+            f"SELECT {db.position_column}, {db.stream_column}, originator_version, topic, state "
+            f"FROM {db.events_table}"
+        )
+
+    def read(
+        self, cursor: Cursor, after: int, limit: int, upto: int | None = None
+    ) -> list[LoggedEvent]:
+        """Up to `limit` events after position `after` (and not past `upto`), in order."""
+        pos = self.position_column
+        sql = f"{self._select} WHERE {pos} > %s"
+        params: list[Any] = [after]
+        if upto is not None:
+            sql += f" AND {pos} <= %s"
+            params.append(upto)
+        rows = self.db.fetch_raw(cursor, f"{sql} ORDER BY {pos} LIMIT %s", [*params, limit])
+        return [LoggedEvent(*row) for row in rows]
+
+    def read_stream(
+        self, cursor: Cursor, stream: UUID, upto_version: int | None = None
+    ) -> list[LoggedEvent]:
+        """One stream's events in version order (up to a version)."""
+        sql = f"{self._select} WHERE originator_id = %s"
+        params: list[Any] = [self.db.stream_param(stream)]
+        if upto_version is not None:
+            sql += " AND originator_version <= %s"
+            params.append(upto_version)
+        rows = self.db.fetch_raw(cursor, f"{sql} ORDER BY originator_version", params)
+        return [LoggedEvent(*row) for row in rows]
+
+    def read_states(
+        self, cursor: Cursor, after: int, limit: int, upto: int
+    ) -> list[tuple[int, str, bytes]]:
+        """(position, topic, state) of up to `limit` events in (after, upto], for bulk folds."""
+        pos = self.position_column
+        cursor.execute(
+            f"SELECT {pos}, topic, state FROM {self.table} "
+            f"WHERE {pos} > %s AND {pos} <= %s ORDER BY {pos} LIMIT %s",
+            (after, upto, limit),
+        )
+        return cursor.fetchall()
+
+    def read_snapshots(self, cursor: Cursor) -> list[StoredEvent]:
+        """Every stored snapshot, by stream and version."""
+        cursor.execute(
+            "SELECT originator_id, originator_version, topic, state "
+            f"FROM {self.db.snapshots_table} ORDER BY originator_id, originator_version"
+        )
+        return [
+            StoredEvent(as_uuid(row[0]), row[1], row[2], bytes(row[3])) for row in cursor.fetchall()
+        ]
+
+    def max_position(self, cursor: Cursor) -> int:
+        """The last position in the log, 0 when empty."""
+        cursor.execute(f"SELECT MAX({self.position_column}) FROM {self.table}")
+        row = cursor.fetchone()
+        return int(row[0] or 0) if row else 0
+
+    def count(self, cursor: Cursor) -> int:
+        """How many events the log holds."""
+        cursor.execute(f"SELECT COUNT(*) FROM {self.table}")
+        row = cursor.fetchone()
+        return int(row[0]) if row else 0
+
+    def decode(self, event: LoggedEvent) -> Any:
+        """The typed domain event."""
+        return self.mapper.to_domain_event(event.stored())

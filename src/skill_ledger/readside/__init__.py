@@ -1,0 +1,1 @@
+"""The read side: the projector, the bulk rebuild, the read table, tracking and reports."""
