@@ -5,7 +5,6 @@ ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 LEDGER_MIGRATIONS_DIR=/app/migr
 COPY pyproject.toml README.md alembic.ini ./
 COPY src ./src
 COPY migrations ./migrations
-COPY projections ./projections
 RUN pip install --no-cache-dir .
 USER nobody
 EXPOSE 8000

@@ -38,6 +38,7 @@ lint: install
 	$(BIN)/ruff check src tests migrations bench
 	$(BIN)/ruff format --check src tests migrations bench
 	$(BIN)/mypy
+	$(BIN)/lint-imports
 
 # Benchmarks against PostgreSQL at LEDGER_BENCH_DATABASE_URL (default: the local server); see
 # docs/benchmarks.md. They create and drop their own databases and write bench/results/.

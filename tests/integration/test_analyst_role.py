@@ -50,8 +50,8 @@ SECRETS = (
 )
 
 UPGRADE = (
-    "import sys; from skill_ledger import migrate as schema; from skill_ledger.settings import DatabaseURL; "
-    "schema.upgrade(DatabaseURL.parse(sys.argv[1]))"
+    "import sys; from skill_ledger import migrate; from skill_ledger.settings import DatabaseURL; "
+    "migrate.upgrade(DatabaseURL.parse(sys.argv[1]))"
 )
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from litestar import post
 from litestar.exceptions import NotAuthorizedException
+
 from skill_ledger.accounts import Accounts
 from skill_ledger.api.auth import TokenIssuer
 from skill_ledger.api.openapi import ClosedJSONBody, problems

@@ -1,0 +1,119 @@
+"""A store written by the phase-1 code still reads, verifies, exports and rebuilds the same."""
+
+from __future__ import annotations
+
+import io
+import json
+import shutil
+import subprocess
+import uuid
+from collections.abc import Callable, Iterator
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+from uuid import UUID
+
+import pytest
+
+from skill_ledger import migrate
+from skill_ledger.audit.checkpoint import Checkpoint
+from skill_ledger.domain import Actor, Role, format_time
+from skill_ledger.readside.table import COLUMNS, row_values
+from skill_ledger.services import Services
+from skill_ledger.settings import DatabaseURL
+from tests.conftest import create_database, drop_database
+
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "phase1"
+
+
+@pytest.fixture
+def phase1_sqlite(tmp_path: Path) -> DatabaseURL:
+    """A copy of the phase-1 SQLite store."""
+    path = tmp_path / "ledger.db"
+    shutil.copyfile(FIXTURES / "sqlite" / "ledger.db", path)
+    return DatabaseURL(backend="sqlite", path=str(path))
+
+
+@pytest.fixture
+def phase1_postgres(postgres_template: str) -> Iterator[DatabaseURL]:
+    """The phase-1 PostgreSQL dump, restored into a fresh database."""
+    name = f"ledger_p1_{uuid.uuid4().hex[:12]}"
+    url = create_database(name)
+    dump = FIXTURES / "postgresql" / "ledger.sql"
+    subprocess.run(
+        ["psql", "--quiet", "--no-psqlrc", "-v", "ON_ERROR_STOP=1", "-d", url.url(), "-f", dump],
+        check=True,
+        capture_output=True,
+    )
+    yield url
+    drop_database(name)
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def phase1(request: pytest.FixtureRequest) -> tuple[DatabaseURL, Path]:
+    """Each backend's phase-1 store and the files made with it."""
+    fixture = "phase1_sqlite" if request.param == "sqlite" else "phase1_postgres"
+    url: DatabaseURL = request.getfixturevalue(fixture)
+    return url, FIXTURES / request.param
+
+
+def plain_rows(services: Services) -> list[dict[str, Any]]:
+    """The read table as rows.json holds it."""
+
+    def plain(value: Any) -> Any:
+        if isinstance(value, datetime):
+            return format_time(value)
+        if isinstance(value, UUID):
+            return str(value)
+        return value
+
+    rows = sorted(services.readmodel.all().values(), key=lambda row: str(row.id))
+    return [dict(zip(COLUMNS, map(plain, row_values(row)), strict=True)) for row in rows]
+
+
+def test_the_phase1_store_upgrades_verifies_exports_and_rebuilds_the_same(
+    phase1: tuple[DatabaseURL, Path], open_services: Callable[..., Services]
+) -> None:
+    url, files = phase1
+    assert migrate.current(url) == "2026_11_25_0950"
+    migrate.upgrade(url)
+    services = open_services(url)
+    checkpoint = Checkpoint.from_json(json.loads((files / "checkpoint.json").read_text()))
+
+    report = services.audit.verify(checkpoint)
+    exported = io.BytesIO()
+    services.audit.export(exported)
+    before_rebuild = plain_rows(services)
+    rebuilt = services.projector.rebuild()
+
+    assert report.ok, [str(finding) for finding in report.findings]
+    assert (report.events, report.streams, report.snapshots_checked) == (152, 12, 2)
+    assert services.audit.checkpoint().digest == checkpoint.digest
+    assert exported.getvalue() == (files / "export.jsonl").read_bytes()
+    expected_rows = json.loads((files / "rows.json").read_text())
+    assert before_rebuild == expected_rows
+    assert (rebuilt.events, rebuilt.rows) == (152, 70)
+    assert plain_rows(services) == expected_rows
+
+
+def test_the_phase1_store_takes_new_commands_on_its_old_streams(
+    phase1: tuple[DatabaseURL, Path], open_services: Callable[..., Services]
+) -> None:
+    url, _ = phase1
+    migrate.upgrade(url)
+    services = open_services(url)
+    admin_user = services.accounts.find_user("admin2@fixture.test")
+    assert admin_user is not None
+    admin = Actor(admin_user.id, Role.ADMIN)
+    shooting = services.ledger.record(2, "shooting")
+    assert shooting.version > 100
+    assert shooting.active is not None
+
+    replaced = services.ledger.assess(admin, 2, "shooting", 21, 21, "after the upgrade")
+    services.projector.catch_up()
+    report = services.audit.verify()
+
+    assert replaced.created
+    assert report.ok, [str(finding) for finding in report.findings]
+    assert report.events == 154
+    assert services.readmodel.get(replaced.assessment_id) is not None
