@@ -7,7 +7,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any
 from uuid import UUID, uuid4
 
 import structlog
@@ -29,6 +29,7 @@ from skill_ledger.domain import (
     Outcome,
     Role,
     SkillRecord,
+    Transition,
     UnknownSkill,
     check_points,
     check_role,
@@ -38,6 +39,7 @@ from skill_ledger.domain import (
 )
 from skill_ledger.eventstore.groupcommit import GroupCommitter, StreamLocks
 from skill_ledger.eventstore.transcoder import MsgspecTranscoder, TypedMapper
+from skill_ledger.ports import CommandObserver, Directory, NullObserver
 from skill_ledger.settings import Settings
 
 log = structlog.get_logger("skill_ledger.application")
@@ -49,57 +51,6 @@ STORE_DEFAULTS = {
     "IS_SNAPSHOTTING_ENABLED": "y",
     "AGGREGATE_CACHE_MAXSIZE": "10000",
 }
-
-
-class Directory(Protocol):
-    """What commands need to know beyond their own stream (licenses, history, lookups)."""
-
-    def license_exists(self, license_id: int) -> bool:
-        """True when the license exists."""
-
-    def assessments_made_by(self, user_id: int, at_most: int) -> int:
-        """How many assessments this user has made so far, counting no further than at_most."""
-
-    def locate(self, assessment_id: UUID) -> tuple[int, str] | None:
-        """The (license, skill) pair an assessment belongs to, or None."""
-
-
-class CommandObserver(Protocol):
-    """Told what commands and the projector do (metrics); the ledger works without one."""
-
-    def completed(self, command: str, outcome: str, seconds: float) -> None:
-        """A command finished."""
-
-    def conflicted(self, command: str) -> None:
-        """A command lost a race and decides again."""
-
-    def rejected(self, command: str, reason: str) -> None:
-        """A command was refused with a named error."""
-
-    def committed(self, commands: int) -> None:
-        """One event-store transaction carried this many commands."""
-
-    def projected(self, delays: list[float]) -> None:
-        """A projector batch committed; each event's delay from its time to that commit."""
-
-
-class NullObserver:
-    """Observes nothing."""
-
-    def completed(self, command: str, outcome: str, seconds: float) -> None:
-        """Ignore."""
-
-    def conflicted(self, command: str) -> None:
-        """Ignore."""
-
-    def rejected(self, command: str, reason: str) -> None:
-        """Ignore."""
-
-    def committed(self, commands: int) -> None:
-        """Ignore."""
-
-    def projected(self, delays: list[float]) -> None:
-        """Ignore."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -328,45 +279,19 @@ class Ledger(Application[UUID]):
         attempts = self.settings.command_retries
         with self._stream_locks.hold(stream):
             for attempt in range(1, attempts + 1):
-                record = self.record(license_id, skill_name)
-                before = {row.id: row for row in record.rows()}
-                outcome, assessment_id = decide(record)
-                pending = list(record.collect_events())
-                if not pending:
-                    result = CommandResult(
-                        outcome,
-                        assessment_id,
-                        record.find(assessment_id),
-                        None,
-                        license_id,
-                        skill_name,
-                    )
+                result = self._attempt(license_id, skill_name, decide)
+                if result is not None:
                     break
-                try:
-                    recordings = self._committer.put(pending)
-                except IntegrityError:
-                    self.observer.conflicted(command)
-                    log.info(
-                        "🔒 CONCURRENT CREATION DETECTED: another writer saved this stream first, "
-                        "deciding again",
-                        stream=str(stream),
-                        command=command,
-                        attempt=attempt,
-                    )
-                    # Full jitter, growing: other processes' writers to this stream spread out.
-                    time.sleep(random.uniform(0, min(0.5, 0.004 * 2**attempt)))  # noqa: S311
-                    continue
-                self._log_transitions(before, pending)
-                self._maybe_snapshot(record, pending)
-                result = CommandResult(
-                    outcome,
-                    assessment_id,
-                    record.find(assessment_id),
-                    recordings[-1].notification.id if recordings else None,
-                    license_id,
-                    skill_name,
+                self.observer.conflicted(command)
+                log.info(
+                    "🔒 CONCURRENT CREATION DETECTED: another writer saved this stream first, "
+                    "deciding again",
+                    stream=str(stream),
+                    command=command,
+                    attempt=attempt,
                 )
-                break
+                # Full jitter, growing: other processes' writers to this stream spread out.
+                time.sleep(random.uniform(0, min(0.5, 0.004 * 2**attempt)))  # noqa: S311
             else:
                 log.warning(
                     "command_gave_up", command=command, stream=str(stream), attempts=attempts
@@ -388,6 +313,30 @@ class Ledger(Application[UUID]):
         )
         return result
 
+    def _attempt(
+        self,
+        license_id: int,
+        skill_name: str,
+        decide: Callable[[SkillRecord], tuple[Outcome, UUID]],
+    ) -> CommandResult | None:
+        """Load, decide, save once; None when another writer saved the stream first."""
+        record = self.record(license_id, skill_name)
+        before = {row.id: row for row in record.rows()}
+        outcome, assessment_id = decide(record)
+        pending = list(record.collect_events())
+        position = None
+        if pending:
+            changes = transitions(before, pending)  # before the commit: a surprise fails early
+            try:
+                recordings = self._committer.put(pending)
+            except IntegrityError:
+                return None
+            self._log_transitions(changes)
+            self._maybe_snapshot(record, pending)
+            position = recordings[-1].notification.id if recordings else None
+        found = record.find(assessment_id)
+        return CommandResult(outcome, assessment_id, found, position, license_id, skill_name)
+
     def _maybe_snapshot(self, record: SkillRecord, events: list[Any]) -> None:
         """Snapshot the in-memory record when its events crossed a multiple of the interval."""
         interval = self.settings.snapshot_interval
@@ -397,8 +346,8 @@ class Ledger(Application[UUID]):
         self.snapshots.put([SkillRecord.Snapshot.take(record)])
 
     @staticmethod
-    def _log_transitions(before: dict[UUID, Assessment], events: list[Any]) -> None:
-        for change in transitions(before, events):
+    def _log_transitions(changes: list[Transition]) -> None:
+        for change in changes:
             suffix = f" ({change.reason})" if change.reason else ""
             log.info(
                 f"✅ STATE TRANSITION: Assessment {change.assessment_id}: "

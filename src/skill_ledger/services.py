@@ -9,12 +9,14 @@ from dataclasses import dataclass, field
 from argon2 import PasswordHasher
 
 from skill_ledger.accounts import Accounts
-from skill_ledger.application import CommandObserver, Ledger
+from skill_ledger.application import Ledger
+from skill_ledger.assessments import Assessments
 from skill_ledger.audit.auditor import Audit
 from skill_ledger.audit.trail import AuditTrail
 from skill_ledger.database import Database, open_database
 from skill_ledger.eventstore.log import EventLog
 from skill_ledger.eventstore.transcoder import TypedMapper
+from skill_ledger.ports import CommandObserver
 from skill_ledger.readside.consistency import ReadYourWrites
 from skill_ledger.readside.projector import Projector
 from skill_ledger.readside.queries import ReadModel
@@ -37,6 +39,7 @@ class Services:
     consistency: ReadYourWrites
     trail: AuditTrail
     audit: Audit
+    assessments: Assessments
     _stop: threading.Event = field(default_factory=threading.Event)
     _threads: list[threading.Thread] = field(default_factory=list)
 
@@ -78,17 +81,21 @@ class Services:
             idle_seconds=settings.projection_idle_seconds,
             on_projected=observer.projected if observer is not None else None,
         )
+        accounts = Accounts(db, hasher)
+        consistency = ReadYourWrites(projector, settings.projection_wait_seconds)
+        trail = AuditTrail(db, eventlog)
         return cls(
             settings=settings,
             db=db,
-            accounts=Accounts(db, hasher),
+            accounts=accounts,
             readmodel=readmodel,
             ledger=ledger,
             eventlog=eventlog,
             projector=projector,
-            consistency=ReadYourWrites(projector, settings.projection_wait_seconds),
-            trail=AuditTrail(db, eventlog),
+            consistency=consistency,
+            trail=trail,
             audit=Audit(db, eventlog, projection=projector.name),
+            assessments=Assessments(ledger, readmodel, accounts, consistency, trail),
         )
 
     def start_projector(self) -> None:

@@ -101,6 +101,22 @@ def test_bulk_fold_matches_the_domain_fold(seed: int) -> None:
     assert "VALIDATED" in {row[COLUMNS.index("previous_status")] for row in rows}
 
 
+def test_rows_taken_in_batches_are_all_the_rows_the_domain_fold_gives() -> None:
+    events = history(5, commands=600)
+    expected = fold({}, [mapper().to_domain_event(mapper().to_stored_event(e)) for e in events])
+    bulk = RowFold(mapper())
+    stored = stored_rows(events)
+    rows = []
+    for start in range(0, len(stored), 50):
+        bulk.apply_all(stored[start : start + 50])
+        rows.extend(bulk.take_finished())
+    rows.extend(bulk.take_active())
+    assert {row[0]: row for row in rows} == {
+        str(key): as_stored_values(row) for key, row in expected.items()
+    }
+    assert len(rows) == len(expected)
+
+
 def test_finished_rows_are_exactly_the_archived_ones() -> None:
     bulk = RowFold(mapper())
     bulk.apply_all(stored_rows(history(4)))

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import secrets
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass
 
 import anyio.to_thread
@@ -54,27 +54,7 @@ def create_app(
     secret = settings.jwt_secret or secrets.token_urlsafe(48)
     jwt_auth = build_jwt_auth(secret, settings.jwt_expiry_seconds)
 
-    @asynccontextmanager
-    async def lifespan(app: Litestar) -> AsyncIterator[None]:
-        opened: Services = (
-            services
-            if services is not None
-            else await anyio.to_thread.run_sync(
-                lambda: Services.open(settings, observer=PrometheusObserver())
-            )
-        )
-        app.state.services = opened
-        if services is None:
-            if run_projector:
-                opened.start_projector()
-            else:
-                opened.start_follower()
-        try:
-            yield
-        finally:
-            if services is None:
-                await anyio.to_thread.run_sync(opened.close)
-
+    lifespan = _lifespan(settings, services, run_projector)
     protected = Router(
         path="/",
         route_handlers=[*ASSESSMENT_ROUTES, *AUDIT_TRAIL_ROUTES],
@@ -111,6 +91,35 @@ def create_app(
             render_plugins=[SwaggerRenderPlugin(), JsonRenderPlugin()],
         ),
     )
+
+
+def _lifespan(
+    settings: Settings, services: Services | None, run_projector: bool
+) -> Callable[[Litestar], AbstractAsyncContextManager[None]]:
+    """Open the services (or adopt the given ones) and run or follow the projector."""
+
+    @asynccontextmanager
+    async def lifespan(app: Litestar) -> AsyncIterator[None]:
+        opened: Services = (
+            services
+            if services is not None
+            else await anyio.to_thread.run_sync(
+                lambda: Services.open(settings, observer=PrometheusObserver())
+            )
+        )
+        app.state.services = opened
+        if services is None:
+            if run_projector:
+                opened.start_projector()
+            else:
+                opened.start_follower()
+        try:
+            yield
+        finally:
+            if services is None:
+                await anyio.to_thread.run_sync(opened.close)
+
+    return lifespan
 
 
 @dataclass(frozen=True)

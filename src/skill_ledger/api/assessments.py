@@ -1,4 +1,4 @@
-"""Assessment commands and reads over HTTP: parse, call the ledger, shape the answer."""
+"""Assessment commands and reads over HTTP: parse, call the use case, shape the answer."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from litestar import Request, Response, get, post
 from litestar.openapi.datastructures import ResponseSpec
 from litestar.security.jwt import Token
 
-from skill_ledger.accounts import Accounts, User
+from skill_ledger.accounts import User
 from skill_ledger.api.auth import actor_of
 from skill_ledger.api.guards import allow
 from skill_ledger.api.openapi import (
@@ -26,23 +26,10 @@ from skill_ledger.api.schemas import (
     AssessResponse,
     CommandResponse,
 )
-from skill_ledger.application import CommandResult, Ledger
-from skill_ledger.domain import Action, AssessmentNotFound, check_may_read_license
-from skill_ledger.readside.consistency import ReadYourWrites
-from skill_ledger.readside.queries import ReadModel
+from skill_ledger.assessments import Assessments
+from skill_ledger.domain import Action
 
 IDENTICAL = "Identical assessment already exists"
-
-
-def answered(
-    consistency: ReadYourWrites, readmodel: ReadModel, result: CommandResult
-) -> AssessmentOut:
-    """The assessment as the command left it, once the read table reflects it."""
-    consistency.wait(result.position)
-    row = result.assessment or readmodel.get(result.assessment_id)
-    if row is None:
-        raise AssessmentNotFound(result.assessment_id)
-    return AssessmentOut.of(row)
 
 
 @post(
@@ -59,15 +46,13 @@ def answered(
 )
 def assess(
     request: Request[User, Token, Any],
-    ledger: Ledger,
-    readmodel: ReadModel,
-    consistency: ReadYourWrites,
+    assessments: Assessments,
     license_id: LicenseId,
     skill: Skill,
     data: ClosedJSONBody[AssessRequest],
 ) -> Response[AssessResponse]:
     """Create or replace the active assessment of a skill on a license."""
-    result = ledger.assess(
+    answer = assessments.assess(
         actor_of(request),
         license_id,
         skill,
@@ -75,13 +60,14 @@ def assess(
         data.points_total,
         data.notes or "",
     )
+    created = answer.result.created
     body = AssessResponse(
         success=True,
-        created=result.created,
-        assessment=answered(consistency, readmodel, result),
-        message=None if result.created else IDENTICAL,
+        created=created,
+        assessment=AssessmentOut.of(answer.assessment),
+        message=None if created else IDENTICAL,
     )
-    return Response(body, status_code=201 if result.created else 200)
+    return Response(body, status_code=201 if created else 200)
 
 
 @get(
@@ -94,17 +80,13 @@ def assess(
 )
 def history(
     request: Request[User, Token, Any],
-    ledger: Ledger,
-    readmodel: ReadModel,
-    accounts: Accounts,
+    assessments: Assessments,
     license_id: LicenseId,
     skill: Skill,
 ) -> list[AssessmentOut]:
     """All statuses, newest first."""
-    ledger.check_skill(skill)
-    check_may_read_license(actor_of(request), license_id, accounts.license_holder)
-    ledger.check_license(license_id)
-    return [AssessmentOut.of(row) for row in readmodel.history(license_id, skill)]
+    rows = assessments.history(actor_of(request), license_id, skill)
+    return [AssessmentOut.of(row) for row in rows]
 
 
 @get(
@@ -116,17 +98,10 @@ def history(
     responses=problems(*COMMON, 404),
 )
 def get_assessment(
-    request: Request[User, Token, Any],
-    readmodel: ReadModel,
-    accounts: Accounts,
-    assessment_id: AssessmentId,
+    request: Request[User, Token, Any], assessments: Assessments, assessment_id: AssessmentId
 ) -> AssessmentOut:
     """The assessment as the read table holds it."""
-    row = readmodel.get(assessment_id)
-    if row is None:
-        raise AssessmentNotFound(assessment_id)
-    check_may_read_license(actor_of(request), row.user_license_id, accounts.license_holder)
-    return AssessmentOut.of(row)
+    return AssessmentOut.of(assessments.get(actor_of(request), assessment_id))
 
 
 @post(
@@ -139,15 +114,11 @@ def get_assessment(
     responses=problems(*COMMON, 404, 409),
 )
 def validate(
-    request: Request[User, Token, Any],
-    ledger: Ledger,
-    readmodel: ReadModel,
-    consistency: ReadYourWrites,
-    assessment_id: AssessmentId,
+    request: Request[User, Token, Any], assessments: Assessments, assessment_id: AssessmentId
 ) -> CommandResponse:
     """ASSESSED → VALIDATED; again on a VALIDATED one records nothing."""
-    result = ledger.validate(actor_of(request), assessment_id)
-    return CommandResponse(success=True, assessment=answered(consistency, readmodel, result))
+    answer = assessments.validate(actor_of(request), assessment_id)
+    return CommandResponse(success=True, assessment=AssessmentOut.of(answer.assessment))
 
 
 @post(
@@ -161,15 +132,13 @@ def validate(
 )
 def archive(
     request: Request[User, Token, Any],
-    ledger: Ledger,
-    readmodel: ReadModel,
-    consistency: ReadYourWrites,
+    assessments: Assessments,
     assessment_id: AssessmentId,
     data: ClosedJSONBody[ArchiveRequest],
 ) -> CommandResponse:
     """→ ARCHIVED; again on an ARCHIVED one records nothing."""
-    result = ledger.archive(actor_of(request), assessment_id, data.reason)
-    return CommandResponse(success=True, assessment=answered(consistency, readmodel, result))
+    answer = assessments.archive(actor_of(request), assessment_id, data.reason)
+    return CommandResponse(success=True, assessment=AssessmentOut.of(answer.assessment))
 
 
 ASSESSMENT_ROUTES = [assess, history, get_assessment, validate, archive]

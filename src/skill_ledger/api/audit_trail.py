@@ -3,18 +3,21 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Any
 
 import msgspec
-from litestar import get
+from litestar import Request, get
 from litestar.params import Parameter
+from litestar.security.jwt import Token
 
+from skill_ledger.accounts import User
+from skill_ledger.api.auth import actor_of
 from skill_ledger.api.guards import allow
 from skill_ledger.api.openapi import COMMON, LicenseId, Skill, problems
 from skill_ledger.api.schemas import AssessmentOut
-from skill_ledger.application import Ledger
+from skill_ledger.assessments import Assessments
 from skill_ledger.audit.records import EventRecord
-from skill_ledger.audit.trail import MAX_FEED_LIMIT, AuditTrail, parse_as_of
+from skill_ledger.audit.trail import MAX_FEED_LIMIT, parse_as_of
 from skill_ledger.domain import Action
 
 
@@ -38,11 +41,6 @@ class FeedOut(msgspec.Struct):
     has_more: bool
 
 
-def _check_pair(ledger: Ledger, license_id: int, skill: str) -> None:
-    ledger.check_skill(skill)
-    ledger.check_license(license_id)
-
-
 @get(
     "/api/v1/licenses/{license_id:int}/skills/{skill:str}/events",
     guards=[allow(Action.AUDIT)],
@@ -52,11 +50,13 @@ def _check_pair(ledger: Ledger, license_id: int, skill: str) -> None:
     responses=problems(400, *COMMON, 404),
 )
 def pair_events(
-    ledger: Ledger, trail: AuditTrail, license_id: LicenseId, skill: Skill
+    request: Request[User, Token, Any],
+    assessments: Assessments,
+    license_id: LicenseId,
+    skill: Skill,
 ) -> list[EventRecord]:
     """Every event of the (license, skill) stream in version order."""
-    _check_pair(ledger, license_id, skill)
-    return trail.events(license_id, skill)
+    return assessments.events(actor_of(request), license_id, skill)
 
 
 @get(
@@ -68,17 +68,16 @@ def pair_events(
     responses=problems(400, *COMMON, 404),
 )
 def pair_state(
-    ledger: Ledger,
-    trail: AuditTrail,
+    request: Request[User, Token, Any],
+    assessments: Assessments,
     license_id: LicenseId,
     skill: Skill,
     version: Annotated[int | None, Parameter(ge=0, le=2**31, required=False)] = None,
     as_of: Annotated[str | None, Parameter(max_length=64, required=False)] = None,
 ) -> PairStateOut:
     """Folded from the stored events up to that version or moment (never from snapshots)."""
-    _check_pair(ledger, license_id, skill)
     moment = parse_as_of(as_of) if as_of is not None else None
-    state = trail.state(license_id, skill, version=version, as_of=moment)
+    state = assessments.state(actor_of(request), license_id, skill, version=version, as_of=moment)
     return PairStateOut(
         license_id=state.license_id,
         skill_name=state.skill_name,
@@ -99,12 +98,13 @@ def pair_state(
     responses=problems(400, *COMMON),
 )
 def event_feed(
-    trail: AuditTrail,
+    request: Request[User, Token, Any],
+    assessments: Assessments,
     after: Annotated[int, Parameter(ge=0, le=2**63 - 1)] = 0,
     limit: Annotated[int, Parameter(ge=1, le=MAX_FEED_LIMIT)] = 100,
 ) -> FeedOut:
     """Events after position `after`; commit order equals position order, so none is skipped."""
-    page = trail.feed(after, limit)
+    page = assessments.feed(actor_of(request), after, limit)
     return FeedOut(events=page.events, next_after=page.next_after, has_more=page.has_more)
 
 

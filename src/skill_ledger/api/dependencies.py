@@ -7,15 +7,7 @@ from typing import Any
 from litestar.datastructures import State
 from litestar.di import Provide
 
-COMPONENTS = (
-    "settings",
-    "ledger",
-    "readmodel",
-    "accounts",
-    "trail",
-    "consistency",
-    "services",
-)
+COMPONENTS = ("settings", "accounts", "assessments", "services")
 
 
 def _component(name: str) -> Provide:
@@ -26,5 +18,8 @@ def _component(name: str) -> Provide:
 
 
 def dependencies() -> dict[str, Provide]:
-    """One provider per component, each resolved once (the services live as long as the app)."""
+    """One provider per component, each resolved once (the services live as long as the app).
+
+    Hot routes take one dependency each: Litestar resolves several in a task group per request.
+    """
     return {name: _component(name) for name in COMPONENTS}

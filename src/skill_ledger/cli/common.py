@@ -24,8 +24,8 @@ from rich.progress import (
 
 from skill_ledger import migrate
 from skill_ledger.accounts import AccountError
-from skill_ledger.application import CommandObserver
 from skill_ledger.database import DatabaseUnavailable
+from skill_ledger.ports import CommandObserver
 from skill_ledger.services import Services
 from skill_ledger.settings import ConfigurationError, Settings
 
@@ -60,7 +60,10 @@ def friendly_errors(settings: Settings) -> Iterator[None]:
     try:
         yield
     except (DatabaseUnavailable, sqlalchemy.exc.OperationalError) as e:
-        fail(f"cannot reach the database {settings.database.render()}: {first_line(e)}", 3)
+        fail(
+            f"cannot reach the database {settings.database.render()}: {first_line(e)}",
+            EXIT_UNREACHABLE,
+        )
     except (AccountError, ConfigurationError) as e:
         fail(str(e), EXIT_USAGE)
 

@@ -14,7 +14,7 @@ import typer
 from rich.table import Table
 
 from skill_ledger import migrate
-from skill_ledger.cli.common import EXIT_USAGE, fail, first_line, out
+from skill_ledger.cli.common import EXIT_UNREACHABLE, EXIT_USAGE, fail, first_line, out
 from skill_ledger.database import DatabaseUnavailable, open_database
 from skill_ledger.domain import format_time
 from skill_ledger.readside import reports
@@ -126,7 +126,10 @@ def report(
     except ReportError as e:
         fail(str(e))
     except (DatabaseUnavailable, sqlalchemy.exc.OperationalError) as e:
-        fail(f"cannot reach the database {settings.database.render()}: {first_line(e)}", 3)
+        fail(
+            f"cannot reach the database {settings.database.render()}: {first_line(e)}",
+            EXIT_UNREACHABLE,
+        )
     except sqlalchemy.exc.ProgrammingError as e:
         fail(f"the database refused the query: {first_line(e)}")
     if output is Format.TABLE:

@@ -35,7 +35,7 @@ class ReadYourWrites:
                 if projector.help_until(position, self.wait_seconds):
                     return True
             except failed as e:
-                log.warning("projection_help_failed", error=str(e).splitlines()[0])
+                log.warning("projector_help_failed", error=str(e).splitlines()[0])
         projector.kick()
         deadline = time.monotonic() + self.wait_seconds
         while not projector.watch.wait_for(position, WAIT_SLICE_SECONDS):

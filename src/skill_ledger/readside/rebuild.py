@@ -109,7 +109,8 @@ class RowFold:
 
     def take_finished(self) -> list[Row]:
         """The rows that left the active set since the last call: final, ready to write."""
-        finished, self.finished = self.finished, []
+        finished = list(self.finished)
+        self.finished.clear()  # in place: the handlers hold this list
         return finished
 
     def take_active(self) -> list[Row]:

@@ -1,0 +1,129 @@
+"""The use cases every entry point offers: commands answered once readable, reads under the rules.
+
+The HTTP API (and any other front end) calls these and only shapes the answer; the rules come
+from the domain, the state from the ledger, the read table and the audit trail.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from uuid import UUID
+
+from skill_ledger.accounts import Accounts
+from skill_ledger.application import CommandResult, Ledger
+from skill_ledger.audit.records import EventRecord
+from skill_ledger.audit.trail import AuditTrail, FeedPage, PairState
+from skill_ledger.domain import (
+    Action,
+    Actor,
+    Assessment,
+    AssessmentNotFound,
+    check_may_read_license,
+    check_role,
+)
+from skill_ledger.readside.consistency import ReadYourWrites
+from skill_ledger.readside.queries import ReadModel
+
+
+@dataclass(frozen=True, slots=True)
+class Answer:
+    """What a command did, and the assessment as the read side now shows it."""
+
+    result: CommandResult
+    assessment: Assessment
+
+
+class Assessments:
+    """Assessment commands and reads, as people (in any role) use them."""
+
+    def __init__(
+        self,
+        ledger: Ledger,
+        readmodel: ReadModel,
+        accounts: Accounts,
+        consistency: ReadYourWrites,
+        trail: AuditTrail,
+    ) -> None:
+        self.ledger = ledger
+        self.readmodel = readmodel
+        self.accounts = accounts
+        self.consistency = consistency
+        self.trail = trail
+
+    # -- commands: answered once the read table reflects them --------------------------------
+
+    def assess(
+        self,
+        actor: Actor,
+        license_id: int,
+        skill: str,
+        points_earned: int,
+        points_total: int,
+        notes: str,
+    ) -> Answer:
+        """Grade a skill on a license: created, replaced or identical."""
+        result = self.ledger.assess(actor, license_id, skill, points_earned, points_total, notes)
+        return self._answer(result)
+
+    def validate(self, actor: Actor, assessment_id: UUID) -> Answer:
+        """An admin confirms an assessment someone else made."""
+        return self._answer(self.ledger.validate(actor, assessment_id))
+
+    def archive(self, actor: Actor, assessment_id: UUID, reason: str) -> Answer:
+        """Take an assessment out of the active set, with a reason."""
+        return self._answer(self.ledger.archive(actor, assessment_id, reason))
+
+    def _answer(self, result: CommandResult) -> Answer:
+        self.consistency.wait(result.position)
+        row = result.assessment or self.readmodel.get(result.assessment_id)
+        if row is None:
+            raise AssessmentNotFound(result.assessment_id)
+        return Answer(result, row)
+
+    # -- reads ---------------------------------------------------------------------------------
+
+    def history(self, actor: Actor, license_id: int, skill: str) -> list[Assessment]:
+        """Every assessment of a pair, newest first (students: only their own licenses)."""
+        self.ledger.check_skill(skill)
+        check_may_read_license(actor, license_id, self.accounts.license_holder)
+        self.ledger.check_license(license_id)
+        return self.readmodel.history(license_id, skill)
+
+    def get(self, actor: Actor, assessment_id: UUID) -> Assessment:
+        """One assessment (students: only on their own licenses)."""
+        row = self.readmodel.get(assessment_id)
+        if row is None:
+            raise AssessmentNotFound(assessment_id)
+        check_may_read_license(actor, row.user_license_id, self.accounts.license_holder)
+        return row
+
+    # -- the audit trail -----------------------------------------------------------------------
+
+    def events(self, actor: Actor, license_id: int, skill: str) -> list[EventRecord]:
+        """The pair's full history: who did what, when, with which hash."""
+        self._check_pair_audit(actor, license_id, skill)
+        return self.trail.events(license_id, skill)
+
+    def state(
+        self,
+        actor: Actor,
+        license_id: int,
+        skill: str,
+        *,
+        version: int | None = None,
+        as_of: datetime | None = None,
+    ) -> PairState:
+        """The pair's assessments at a version or a moment."""
+        self._check_pair_audit(actor, license_id, skill)
+        return self.trail.state(license_id, skill, version=version, as_of=as_of)
+
+    def feed(self, actor: Actor, after: int, limit: int) -> FeedPage:
+        """Events after a position, in commit order."""
+        check_role(actor.role, Action.AUDIT)
+        return self.trail.feed(after, limit)
+
+    def _check_pair_audit(self, actor: Actor, license_id: int, skill: str) -> None:
+        check_role(actor.role, Action.AUDIT)
+        self.ledger.check_skill(skill)
+        self.ledger.check_license(license_id)
