@@ -16,7 +16,7 @@ $(STAMP): pyproject.toml
 
 run: install
 	$(BIN)/ledger db upgrade
-	$(BIN)/ledger serve
+	$(BIN)/ledger serve --demo
 
 test: install
 	$(BIN)/pytest

@@ -23,12 +23,17 @@ from skill_ledger.settings import DatabaseURL
 from tests.conftest import cheap_hasher, create_database, drop_database
 
 SECRET = "e2e-secret-that-is-at-least-32-bytes-long"
+ISSUER, AUDIENCE = "skill-ledger", "skill-ledger-api"  # the defaults of LEDGER_JWT_ISSUER/AUDIENCE
 DEMO = {
     "admin": ("admin@lfa.com", "admin-demo-pass"),
     "instructor": ("instructor@lfa.com", "instructor-demo-pass"),
     "student": ("student@lfa.com", "student-demo-pass"),
     "auditor": ("auditor@lfa.com", "auditor-demo-pass"),
 }
+
+
+# The servers under test hold the demo accounts: asked for explicitly, PostgreSQL included.
+DEMO_FLAGS = ("--demo", "--demo-on-postgres")
 
 
 def free_port() -> int:
@@ -85,9 +90,13 @@ class Server:
 
 
 def start_server(
-    database: DatabaseURL, log_path: Path, extra_env: dict[str, str] | None = None, *args: str
+    database: DatabaseURL,
+    log_path: Path,
+    extra_env: dict[str, str] | None = None,
+    *args: str,
+    demo: bool = True,
 ) -> Server:
-    """Start `ledger serve` and wait until /health answers."""
+    """Start `ledger serve` (with the demo accounts unless demo=False); wait for /health."""
     port = free_port()
     env = {
         **os.environ,
@@ -99,7 +108,7 @@ def start_server(
     }
     log_file = log_path.open("wb")
     process = subprocess.Popen(
-        [ledger_executable(), "serve", "--port", str(port), *args],
+        [ledger_executable(), "serve", "--port", str(port), *(DEMO_FLAGS if demo else ()), *args],
         env=env,
         stdout=log_file,
         stderr=subprocess.STDOUT,
@@ -135,9 +144,13 @@ def launch(tmp_path: Path) -> Iterator[Callable[..., Server]]:
     started: list[Server] = []
 
     def _launch(
-        database: DatabaseURL, extra_env: dict[str, str] | None = None, *args: str
+        database: DatabaseURL,
+        extra_env: dict[str, str] | None = None,
+        *args: str,
+        demo: bool = True,
     ) -> Server:
-        server = start_server(database, tmp_path / f"server-{len(started)}.log", extra_env, *args)
+        log_path = tmp_path / f"server-{len(started)}.log"
+        server = start_server(database, log_path, extra_env, *args, demo=demo)
         started.append(server)
         return server
 
