@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import math
+import os
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 
+import anyio.to_thread
 import structlog
 
 from skill_ledger.accounts import Accounts, User
@@ -115,16 +120,30 @@ class FailedLogins:
             cursor.execute(FORGIVE_ATTEMPT, (attempt.account, attempt.window_start))
 
 
+def _background_priority() -> None:
+    """Lower this thread to the least CPU priority (nice 19; Linux nices each thread apart)."""
+    if sys.platform == "linux":
+        try:
+            os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), 19)
+        except OSError as e:  # pragma: no cover - refused by an unusual sandbox: run at normal
+            log.warning("password_checks_at_normal_priority", error=str(e))
+
+
 class PasswordCheckGate:
     """At most `capacity` password checks at once in this process; the rest are refused at once.
 
     An argon2 check costs a fraction of a second of CPU: queued behind a flood of them, every
-    other request of the process would wait. Refusing beyond the cap keeps the rest responsive.
+    other request of the process would wait. Refusing beyond the cap keeps the rest responsive,
+    and the checks run on threads of the least CPU priority, so they take only the CPU that
+    other requests leave.
     """
 
     def __init__(self, capacity: int) -> None:
         self.capacity = capacity
         self._slots = threading.BoundedSemaphore(capacity)
+        self.executor = ThreadPoolExecutor(
+            capacity, thread_name_prefix="password-check", initializer=_background_priority
+        )
 
     @contextmanager
     def admit(self) -> Iterator[None]:
@@ -146,10 +165,22 @@ class Logins:
         self.failures = failures
         self.gate = gate
 
-    def authenticate(self, email: str, password: str) -> User | None:
-        """The active user with these credentials, or None; TooManyFailedLogins first if due."""
-        attempt = self.failures.begin(email)
-        user = self.accounts.authenticate(email, password)
-        if user is not None:
-            self.failures.forgive(attempt)
-        return user
+    async def authenticate(self, email: str, password: str) -> User | None:
+        """The active user with these credentials, or None.
+
+        PasswordChecksBusy at once when every slot is taken, TooManyFailedLogins before any
+        check when the account's window is full. The failure count is written at normal
+        priority (a starved thread must not hold SQLite's write lock), the password checked on
+        the gate's background-priority threads.
+        """
+        with self.gate.admit():
+            attempt = await anyio.to_thread.run_sync(self.failures.begin, email)
+            check = self.gate.executor.submit(self.accounts.authenticate, email, password)
+            user = await asyncio.wrap_future(check)
+            if user is not None:
+                await anyio.to_thread.run_sync(self.failures.forgive, attempt)
+            return user
+
+    def close(self) -> None:
+        """Stop the password-check threads."""
+        self.gate.executor.shutdown(wait=False)

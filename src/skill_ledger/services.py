@@ -123,5 +123,6 @@ class Services:
         for thread in self._threads:
             thread.join(timeout=10)
         self.ledger.close()
+        self.logins.close()
         self.projector.db.close()
         self.db.close()

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
+import os
 import threading
 import uuid
 
 import pytest
 
+from skill_ledger.accounts import User
 from skill_ledger.domain import Role
 from skill_ledger.logins import (
     FailedLogins,
@@ -51,6 +54,11 @@ def logins(services: Services, limits: FailedLogins) -> Logins:
     return Logins(services.accounts, limits, PasswordCheckGate(2))
 
 
+def login(logins: Logins, email: str, password: str) -> User | None:
+    """One login, as the HTTP route runs it."""
+    return asyncio.run(logins.authenticate(email, password))
+
+
 def new_email() -> str:
     """An address nobody used yet."""
     return f"user-{uuid.uuid4().hex[:10]}@academy.test"
@@ -76,26 +84,26 @@ def test_a_right_password_does_not_count_against_the_account(
 ) -> None:
     email = new_email()
     services.accounts.add_user(email, "Ian", Role.INSTRUCTOR, PASSWORD)
-    answers = [logins.authenticate(email, "wrong password") for _ in range(MAX_FAILURES - 1)]
-    answers += [logins.authenticate(email, PASSWORD) for _ in range(5)]
-    answers.append(logins.authenticate(email, "wrong again"))
+    answers = [login(logins, email, "wrong password") for _ in range(MAX_FAILURES - 1)]
+    answers += [login(logins, email, PASSWORD) for _ in range(5)]
+    answers.append(login(logins, email, "wrong again"))
 
     assert [user is not None for user in answers] == [False] * 2 + [True] * 5 + [False]
     with pytest.raises(TooManyFailedLogins):
-        logins.authenticate(email, PASSWORD)
+        login(logins, email, PASSWORD)
 
 
 def test_unknown_and_existing_emails_are_limited_alike(services: Services, logins: Logins) -> None:
     known, unknown = new_email(), new_email()
     services.accounts.add_user(known, "Ian", Role.INSTRUCTOR, PASSWORD)
     answers = {
-        email: [logins.authenticate(email, "wrong password") for _ in range(MAX_FAILURES)]
+        email: [login(logins, email, "wrong password") for _ in range(MAX_FAILURES)]
         for email in (known, unknown)
     }
     refusals = []
     for email in (known, unknown):
         with pytest.raises(TooManyFailedLogins) as refused:
-            logins.authenticate(email, "wrong password")
+            login(logins, email, "wrong password")
         refusals.append((str(refused.value), refused.value.retry_after))
 
     assert answers[known] == answers[unknown] == [None] * MAX_FAILURES
@@ -168,3 +176,16 @@ def test_the_gate_refuses_at_once_when_every_slot_is_taken() -> None:
         pass
 
     assert busy.value.retry_after == 1
+
+
+def test_password_checks_run_at_the_least_cpu_priority() -> None:
+    gate = PasswordCheckGate(1)
+
+    def niceness() -> int:
+        return os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+
+    try:
+        assert gate.executor.submit(niceness).result() == 19
+        assert niceness() < 19, "only the password-check threads are lowered"
+    finally:
+        gate.executor.shutdown()

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import anyio.to_thread
 from litestar import post
 from litestar.exceptions import NotAuthorizedException
 
@@ -24,9 +23,8 @@ class LoginDesk:
 
     async def login(self, email: str, password: str) -> LoginResponse:
         """A token, or 401; refused at once when every password-check slot is taken."""
-        # The slot is taken here, on the event loop: a refused login never occupies a thread.
-        with self.logins.gate.admit():
-            user = await anyio.to_thread.run_sync(self.logins.authenticate, email, password)
+        # The slot is taken on the event loop: a refused login never occupies a thread.
+        user = await self.logins.authenticate(email, password)
         if user is None:
             raise NotAuthorizedException("Invalid email or password")
         return LoginResponse(self.tokens.issue(user), "bearer", self.expiry_seconds)
