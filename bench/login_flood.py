@@ -11,12 +11,13 @@ stands for many addresses) and every bad login for a new email (no account limit
 wrk keeps 100 connections posting bad logins; a Python probe sends one authenticated history
 GET every 20 ms, first on the idle server, then during each flood:
 
-- `login_flood_auth_p99_ms` — the flood waits out each refusal's Retry-After, as HTTP clients
-  do: ~100 logins/s offered, the cap checks what it can and refuses the rest;
+- `login_flood_auth_p99_ms` — each connection sends a bad login about once a second (~100
+  logins/s offered); the cap checks what it can and refuses the rest;
 - `login_flood_uncapped_p99_ms` — the same flood with 40 slots per process (what bounded
   the checks before the cap: anyio's worker threads);
-- `login_flood_unpaced_p99_ms` — the flood ignores Retry-After and re-sends at once: a plain
-  HTTP request flood, which only the per-address limit or the proxy in front can shed.
+- `login_flood_unpaced_p99_ms` — each connection re-sends at once, whatever the answer: a
+  plain request flood of thousands of refusals a second, which only the per-address limit or
+  the proxy in front can shed.
 """
 
 from __future__ import annotations
@@ -151,8 +152,8 @@ def run(context: Context) -> Metrics:
     with context.databases.fresh("login") as url:
         instructors, _ = _seed(url)
         for name, env, pace in (
-            ("capped", {}, "retry"),
-            ("uncapped", {"LEDGER_LOGIN_CONCURRENCY": UNCAPPED}, "retry"),
+            ("capped", {}, "second"),
+            ("uncapped", {"LEDGER_LOGIN_CONCURRENCY": UNCAPPED}, "second"),
             ("unpaced", {}, "none"),
         ):
             server = _server(context, url, name, env)

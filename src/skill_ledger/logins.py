@@ -148,8 +148,9 @@ class PasswordCheckGate:
     @contextmanager
     def admit(self) -> Iterator[None]:
         """Hold a slot for the block; PasswordChecksBusy at once when none is free."""
+        # No log line of its own: in a flood it would be thousands a second; the access log and
+        # ledger_http_requests_total{status_code="503"} show the refusals.
         if not self._slots.acquire(blocking=False):
-            log.warning("login_throttled", limit="concurrency", capacity=self.capacity)
             raise PasswordChecksBusy
         try:
             yield

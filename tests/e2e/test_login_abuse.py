@@ -102,6 +102,5 @@ def test_a_login_flood_is_refused_at_once_beyond_the_password_check_slots(
     assert {answer.status_code for answer in answers} == {401, 503}
     assert all(answer.headers["retry-after"] == "1" for answer in busy)
     assert all(answer.headers["content-type"] == PROBLEM for answer in busy)
-    assert "login_throttled" in server.logs()
     assert read.status_code == 200
     assert guess(server, *DEMO["admin"]).status_code == 200, "a slot frees once the flood ends"

