@@ -6,6 +6,7 @@ import os
 import socket
 import subprocess
 import sys
+import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -60,6 +61,7 @@ class Server:
     process: subprocess.Popen[bytes]
     log_path: Path
     tokens: dict[str, str] = field(default_factory=dict)
+    _token_lock: threading.Lock = field(default_factory=threading.Lock)
 
     def client(self, **kwargs: Any) -> httpx.Client:
         """An HTTP client for this server."""
@@ -81,10 +83,11 @@ class Server:
         return token
 
     def token(self, role: str) -> str:
-        """The demo user's token for a role (cached)."""
-        if role not in self.tokens:
-            self.tokens[role] = self.login(*DEMO[role])
-        return self.tokens[role]
+        """The demo user's token for a role (one login per role, whichever thread asks first)."""
+        with self._token_lock:
+            if role not in self.tokens:
+                self.tokens[role] = self.login(*DEMO[role])
+            return self.tokens[role]
 
     def headers(self, role: str) -> dict[str, str]:
         """Authorization header for the demo user of a role."""
