@@ -3,20 +3,38 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
+# Every package with its hashes: requirements.lock (the app, what the Dockerfile installs) and
+# requirements-dev.lock (the app and the dev extra, what make install and CI install).
+LOCK := requirements.lock
+DEV_LOCK := requirements-dev.lock
+# Resolved against PyPI alone, whatever this machine's pip configuration adds.
+PIP_COMPILE := PIP_CONFIG_FILE=/dev/null PIP_FIND_LINKS= PIP_EXTRA_INDEX_URL= \
+	$(BIN)/pip-compile --quiet --generate-hashes --allow-unsafe --all-build-deps \
+	--strip-extras --no-emit-index-url --no-emit-find-links $(LOCK_FLAGS)
 
-.PHONY: install run test stress fuzz audit lint format bench bench-quick clean
+.PHONY: install lock run test stress fuzz audit lint format bench bench-quick clean
 
 install: $(STAMP)
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml $(LOCK) $(DEV_LOCK)
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet --upgrade pip setuptools
-	$(BIN)/pip install --quiet -e '.[dev]'
+	$(BIN)/pip install --quiet --require-hashes -r $(DEV_LOCK)
+	$(BIN)/pip install --quiet --no-deps --no-build-isolation -e .
+	@$(BIN)/pip check >/dev/null || { $(BIN)/pip check; \
+		echo "pyproject.toml asks for what $(DEV_LOCK) lacks: run make lock" >&2; exit 1; }
 	touch $(STAMP)
+
+# Regenerate both lock files after changing a dependency in pyproject.toml. Pins already in the
+# files are kept; LOCK_FLAGS=--upgrade moves everything to the newest allowed versions, and
+# LOCK_FLAGS="--upgrade-package NAME" one package. The dev lock is constrained by the app's.
+lock:
+	test -x $(BIN)/pip-compile || $(MAKE) install
+	$(PIP_COMPILE) --output-file $(LOCK) pyproject.toml
+	$(PIP_COMPILE) --extra dev --constraint $(LOCK) --output-file $(DEV_LOCK) pyproject.toml
 
 run: install
 	$(BIN)/ledger db upgrade
-	$(BIN)/ledger serve
+	$(BIN)/ledger serve --demo
 
 test: install
 	$(BIN)/pytest

@@ -11,10 +11,10 @@ from types import FrameType
 import structlog
 from rich.console import Console
 
-from bench import harness, http, library, limit, rebuild, streams
+from bench import harness, http, library, limit, login_flood, rebuild, streams
 from bench.databases import Databases, admin_url
 
-STEPS = [limit.STEP, library.STEP, http.STEP, rebuild.STEP, streams.STEP]
+STEPS = [limit.STEP, library.STEP, http.STEP, login_flood.STEP, rebuild.STEP, streams.STEP]
 
 
 def _terminate(signum: int, _: FrameType | None) -> None:

@@ -120,6 +120,7 @@ TARGETS = {
         Target("p1_http_vs_pgbench_lock", ">=", 0.6),
         Target("p99_ms_half_load", "<", 25),
         Target("lag_p99_ms", "<", 50),
+        Target("login_flood_auth_p99_ms", "<", 50),
         Target("rebuild_events_per_s", ">=", 50_000),
         Target("rebuild_vs_runner", ">=", 40),
         Target("long_stream_ratio", "<=", 2),

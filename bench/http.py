@@ -113,7 +113,14 @@ def _seed(url: DatabaseURL) -> tuple[list[str], str]:
 class Server:
     """`ledger serve` in production mode on a benchmark database (and `ledger project`)."""
 
-    def __init__(self, url: DatabaseURL, workers: int, log_path: Path, separate: bool) -> None:
+    def __init__(
+        self,
+        url: DatabaseURL,
+        workers: int,
+        log_path: Path,
+        separate: bool,
+        extra_env: dict[str, str] | None = None,
+    ) -> None:
         self.port = _free_port()
         self.base = f"http://127.0.0.1:{self.port}"
         self.metrics_dir = tempfile.mkdtemp(prefix="ledger-bench-metrics-")
@@ -126,6 +133,7 @@ class Server:
             "LEDGER_SKILLS": ",".join(DEFAULT_SKILLS),
             "LEDGER_POOL_SIZE": "24",
             "PROMETHEUS_MULTIPROC_DIR": self.metrics_dir,
+            **(extra_env or {}),
         }
         ledger = str(Path(sys.executable).parent / "ledger")
         self.log = log_path.open("wb")

@@ -16,6 +16,7 @@ from skill_ledger.audit.trail import AuditTrail
 from skill_ledger.database import Database, open_database
 from skill_ledger.eventstore.log import EventLog
 from skill_ledger.eventstore.transcoder import TypedMapper
+from skill_ledger.logins import FailedLogins, Logins, PasswordCheckGate
 from skill_ledger.ports import CommandObserver
 from skill_ledger.readside.consistency import ReadYourWrites
 from skill_ledger.readside.projector import Projector
@@ -40,6 +41,7 @@ class Services:
     trail: AuditTrail
     audit: Audit
     assessments: Assessments
+    logins: Logins
     _stop: threading.Event = field(default_factory=threading.Event)
     _threads: list[threading.Thread] = field(default_factory=list)
 
@@ -82,6 +84,9 @@ class Services:
             on_projected=observer.projected if observer is not None else None,
         )
         accounts = Accounts(db, hasher)
+        failures = FailedLogins(
+            db, settings.login_account_failures, settings.login_account_window_seconds
+        )
         consistency = ReadYourWrites(projector, settings.projection_wait_seconds)
         trail = AuditTrail(db, eventlog)
         return cls(
@@ -96,6 +101,7 @@ class Services:
             trail=trail,
             audit=Audit(db, eventlog, projection=projector.name),
             assessments=Assessments(ledger, readmodel, accounts, consistency, trail),
+            logins=Logins(accounts, failures, PasswordCheckGate(settings.login_concurrency)),
         )
 
     def start_projector(self) -> None:
@@ -117,5 +123,6 @@ class Services:
         for thread in self._threads:
             thread.join(timeout=10)
         self.ledger.close()
+        self.logins.close()
         self.projector.db.close()
         self.db.close()

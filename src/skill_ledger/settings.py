@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -177,6 +178,21 @@ def _text(_: str, raw: str) -> object:
     return raw
 
 
+def _proxies(key: str, raw: str) -> object:
+    """Addresses or networks (CIDR) of the proxies whose X-Forwarded-For is believed, or *."""
+    proxies = tuple(p.strip() for p in raw.split(",") if p.strip())
+    if proxies == ("*",):
+        return proxies
+    for proxy in proxies:
+        try:
+            ipaddress.ip_network(proxy, strict=False)
+        except ValueError:
+            raise ConfigurationError(
+                f"{key}: {proxy!r} is not an IP address or network (use e.g. 10.0.0.5,10.1.0.0/16)"
+            ) from None
+    return proxies
+
+
 def _database(_: str, raw: str) -> object:
     return DatabaseURL.parse(raw)
 
@@ -189,6 +205,8 @@ class Settings:
     environment: Literal["development", "production"] = "development"
     jwt_secret: str = field(default="", repr=False)
     jwt_expiry_seconds: int = 3600
+    jwt_issuer: str = "skill-ledger"
+    jwt_audience: str = "skill-ledger-api"
     skills: tuple[str, ...] = DEFAULT_SKILLS
     snapshot_interval: int = 50
     command_retries: int = 10
@@ -199,6 +217,10 @@ class Settings:
     projection_idle_seconds: float = 1.0
     pool_size: int = 8
     login_rate_per_minute: int = 10
+    login_account_failures: int = 10
+    login_account_window_seconds: int = 900
+    login_concurrency: int = 2
+    trusted_proxies: tuple[str, ...] = ()
     auth_cache_seconds: float = 1.0
 
     @property
@@ -227,6 +249,8 @@ VARIABLES: tuple[tuple[str, str, Parse], ...] = (
     ("environment", "LEDGER_ENV", _environment),
     ("jwt_secret", "LEDGER_JWT_SECRET", _text),
     ("jwt_expiry_seconds", "LEDGER_JWT_EXPIRY_SECONDS", _number(int, 1)),
+    ("jwt_issuer", "LEDGER_JWT_ISSUER", _text),
+    ("jwt_audience", "LEDGER_JWT_AUDIENCE", _text),
     ("skills", "LEDGER_SKILLS", _skills),
     ("snapshot_interval", "LEDGER_SNAPSHOT_INTERVAL", _number(int, 2)),
     ("command_retries", "LEDGER_COMMAND_RETRIES", _number(int, 1)),
@@ -234,6 +258,10 @@ VARIABLES: tuple[tuple[str, str, Parse], ...] = (
     ("projection_wait_seconds", "LEDGER_PROJECTION_WAIT_SECONDS", _number(float)),
     ("pool_size", "LEDGER_POOL_SIZE", _number(int, 1)),
     ("login_rate_per_minute", "LEDGER_LOGIN_RATE_PER_MINUTE", _number(int, 1)),
+    ("login_account_failures", "LEDGER_LOGIN_ACCOUNT_FAILURES", _number(int, 1)),
+    ("login_account_window_seconds", "LEDGER_LOGIN_ACCOUNT_WINDOW_SECONDS", _number(int, 1)),
+    ("login_concurrency", "LEDGER_LOGIN_CONCURRENCY", _number(int, 1)),
+    ("trusted_proxies", "LEDGER_TRUSTED_PROXIES", _proxies),
     ("auth_cache_seconds", "LEDGER_AUTH_CACHE_SECONDS", _number(float)),
 )
 """Settings field, environment variable, parser."""

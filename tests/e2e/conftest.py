@@ -6,6 +6,7 @@ import os
 import socket
 import subprocess
 import sys
+import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -23,12 +24,18 @@ from skill_ledger.settings import DatabaseURL
 from tests.conftest import cheap_hasher, create_database, drop_database
 
 SECRET = "e2e-secret-that-is-at-least-32-bytes-long"
+ISSUER, AUDIENCE = "skill-ledger", "skill-ledger-api"  # the defaults of LEDGER_JWT_ISSUER/AUDIENCE
 DEMO = {
     "admin": ("admin@lfa.com", "admin-demo-pass"),
     "instructor": ("instructor@lfa.com", "instructor-demo-pass"),
     "student": ("student@lfa.com", "student-demo-pass"),
     "auditor": ("auditor@lfa.com", "auditor-demo-pass"),
 }
+
+
+LOGIN_ATTEMPTS = 30
+# The servers under test hold the demo accounts: asked for explicitly, PostgreSQL included.
+DEMO_FLAGS = ("--demo", "--demo-on-postgres")
 
 
 def free_port() -> int:
@@ -54,26 +61,33 @@ class Server:
     process: subprocess.Popen[bytes]
     log_path: Path
     tokens: dict[str, str] = field(default_factory=dict)
+    _token_lock: threading.Lock = field(default_factory=threading.Lock)
 
     def client(self, **kwargs: Any) -> httpx.Client:
         """An HTTP client for this server."""
         return httpx.Client(base_url=self.base_url, timeout=30.0, **kwargs)
 
     def login(self, email: str, password: str) -> str:
-        """A bearer token for these credentials."""
+        """A bearer token for these credentials (waiting out 503s while password checks are busy,
+        as the README asks clients to)."""
         with self.client() as client:
-            response = client.post(
-                "/api/v1/auth/login", json={"email": email, "password": password}
-            )
+            for _ in range(LOGIN_ATTEMPTS):
+                response = client.post(
+                    "/api/v1/auth/login", json={"email": email, "password": password}
+                )
+                if response.status_code != 503:
+                    break
+                time.sleep(float(response.headers.get("retry-after", "1")))
         assert response.status_code == 200, response.text
         token: str = response.json()["access_token"]
         return token
 
     def token(self, role: str) -> str:
-        """The demo user's token for a role (cached)."""
-        if role not in self.tokens:
-            self.tokens[role] = self.login(*DEMO[role])
-        return self.tokens[role]
+        """The demo user's token for a role (one login per role, whichever thread asks first)."""
+        with self._token_lock:
+            if role not in self.tokens:
+                self.tokens[role] = self.login(*DEMO[role])
+            return self.tokens[role]
 
     def headers(self, role: str) -> dict[str, str]:
         """Authorization header for the demo user of a role."""
@@ -85,9 +99,13 @@ class Server:
 
 
 def start_server(
-    database: DatabaseURL, log_path: Path, extra_env: dict[str, str] | None = None, *args: str
+    database: DatabaseURL,
+    log_path: Path,
+    extra_env: dict[str, str] | None = None,
+    *args: str,
+    demo: bool = True,
 ) -> Server:
-    """Start `ledger serve` and wait until /health answers."""
+    """Start `ledger serve` (with the demo accounts unless demo=False); wait for /health."""
     port = free_port()
     env = {
         **os.environ,
@@ -99,7 +117,7 @@ def start_server(
     }
     log_file = log_path.open("wb")
     process = subprocess.Popen(
-        [ledger_executable(), "serve", "--port", str(port), *args],
+        [ledger_executable(), "serve", "--port", str(port), *(DEMO_FLAGS if demo else ()), *args],
         env=env,
         stdout=log_file,
         stderr=subprocess.STDOUT,
@@ -135,9 +153,13 @@ def launch(tmp_path: Path) -> Iterator[Callable[..., Server]]:
     started: list[Server] = []
 
     def _launch(
-        database: DatabaseURL, extra_env: dict[str, str] | None = None, *args: str
+        database: DatabaseURL,
+        extra_env: dict[str, str] | None = None,
+        *args: str,
+        demo: bool = True,
     ) -> Server:
-        server = start_server(database, tmp_path / f"server-{len(started)}.log", extra_env, *args)
+        log_path = tmp_path / f"server-{len(started)}.log"
+        server = start_server(database, log_path, extra_env, *args, demo=demo)
         started.append(server)
         return server
 

@@ -14,7 +14,7 @@ from skill_ledger.accounts import Accounts
 from skill_ledger.database import Database
 from skill_ledger.domain import Role
 from skill_ledger.settings import DatabaseURL
-from tests.e2e.conftest import DEMO, SECRET, Server, fresh_server
+from tests.e2e.conftest import AUDIENCE, DEMO, SECRET, Server, fresh_server
 
 LOGIN = "/api/v1/auth/login"
 EXPIRY_SECONDS = 120
@@ -37,7 +37,13 @@ def module_server(
 def test_login_is_refused_with_429_after_the_configured_rate(
     postgres_url: DatabaseURL, launch: Callable[..., Server]
 ) -> None:
-    server = launch(postgres_url, {"LEDGER_LOGIN_RATE_PER_MINUTE": str(RATE_PER_MINUTE)})
+    server = launch(
+        postgres_url,
+        {
+            "LEDGER_LOGIN_RATE_PER_MINUTE": str(RATE_PER_MINUTE),
+            "LEDGER_TRUSTED_PROXIES": "127.0.0.1",  # as if behind a reverse proxy on this host
+        },
+    )
     admin, password = DEMO["admin"]
     with server.client() as client:
         guesses = [
@@ -49,7 +55,7 @@ def test_login_is_refused_with_429_after_the_configured_rate(
         other_client = client.post(
             LOGIN,
             json={"email": admin, "password": password},
-            headers={"X-Forwarded-For": "203.0.113.7"},  # uvicorn trusts its loopback proxy
+            headers={"X-Forwarded-For": "203.0.113.7"},  # a client behind the trusted proxy
         )
         health = client.get("/health")
 
@@ -68,7 +74,7 @@ def test_login_answers_the_configured_expiry(module_server: Server) -> None:
             LOGIN, json=dict(zip(("email", "password"), DEMO["auditor"], strict=True))
         )
     body = response.json()
-    claims = jwt.decode(body["access_token"], SECRET, algorithms=["HS256"])
+    claims = jwt.decode(body["access_token"], SECRET, algorithms=["HS256"], audience=AUDIENCE)
 
     assert response.status_code == 200
     assert body["token_type"] == "bearer"

@@ -9,11 +9,16 @@ import uuid
 from collections.abc import Callable
 
 import httpx
+import pytest
 
 from skill_ledger import migrate as schema
+from skill_ledger.cli.serve import is_loopback
+from skill_ledger.database import open_database
 from skill_ledger.settings import DatabaseURL
 from tests.conftest import create_database, drop_database
-from tests.e2e.conftest import Server, free_port, ledger_executable
+from tests.e2e.conftest import DEMO, Server, free_port, ledger_executable, stop_server
+
+LOGIN_FIELDS = ("email", "password")
 
 
 def test_health_answers_503_when_its_database_is_gone(launch: Callable[..., Server]) -> None:
@@ -35,9 +40,9 @@ def test_health_answers_503_when_its_database_is_gone(launch: Callable[..., Serv
     assert elapsed < 10, "health must fail fast, not hang"
 
 
-def run_serve(env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+def run_serve(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [ledger_executable(), "serve", "--port", str(free_port())],
+        [ledger_executable(), "serve", "--port", str(free_port()), *args],
         env={**os.environ, **env},
         capture_output=True,
         text=True,
@@ -65,6 +70,7 @@ def test_production_seeds_no_demo_accounts(
     server = launch(
         postgres_url,
         {"LEDGER_ENV": "production", "LEDGER_JWT_SECRET": "p" * 40},
+        demo=False,
     )
     with server.client() as client:
         response = client.post(
@@ -73,3 +79,93 @@ def test_production_seeds_no_demo_accounts(
     assert response.status_code == 401
     assert "Demo accounts" not in server.logs()
     assert httpx.get(f"{server.base_url}/health").status_code == 200
+
+
+def user_count(url: DatabaseURL) -> int:
+    """How many accounts the database holds."""
+    db = open_database(url)
+    try:
+        with db.transaction(write=False) as cursor:
+            cursor.execute("SELECT count(*) FROM users")
+            return int(cursor.fetchone()[0])
+    finally:
+        db.close()
+
+
+def test_demo_accounts_are_seeded_only_when_asked(
+    sqlite_url: DatabaseURL, launch: Callable[..., Server]
+) -> None:
+    plain = launch(sqlite_url, demo=False)
+    with plain.client() as client:
+        before = client.post(
+            "/api/v1/auth/login", json=dict(zip(LOGIN_FIELDS, DEMO["admin"], strict=True))
+        )
+    stop_server(plain)
+    demo = launch(sqlite_url, {}, "--demo", demo=False)  # what `make run` does
+
+    assert before.status_code == 401
+    assert "Demo accounts" not in plain.logs()
+    assert "Demo accounts" in demo.logs()
+    assert demo.login(*DEMO["admin"])
+
+
+def test_demo_accounts_never_go_to_postgresql_unless_confirmed(postgres_url: DatabaseURL) -> None:
+    result = run_serve({"LEDGER_DATABASE_URL": postgres_url.url()}, "--demo")
+
+    assert result.returncode == 2
+    assert "--demo-on-postgres" in result.stderr
+    assert user_count(postgres_url) == 0
+
+
+def test_demo_accounts_are_refused_in_production(sqlite_url: DatabaseURL) -> None:
+    env = {
+        "LEDGER_DATABASE_URL": sqlite_url.url(),
+        "LEDGER_ENV": "production",
+        "LEDGER_JWT_SECRET": "p" * 40,
+    }
+    result = run_serve(env, "--demo")
+
+    assert result.returncode == 2
+    assert "never with LEDGER_ENV=production" in result.stderr
+    assert user_count(sqlite_url) == 0
+
+
+@pytest.mark.parametrize("host", ["0.0.0.0", "ledger.example.org"])
+def test_development_mode_refuses_to_serve_beyond_this_machine(
+    sqlite_url: DatabaseURL, host: str
+) -> None:
+    result = run_serve({"LEDGER_DATABASE_URL": sqlite_url.url()}, "--host", host)
+
+    assert result.returncode == 2
+    assert "LEDGER_ENV=production" in result.stderr
+    assert host in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("host", "loopback"),
+    [
+        ("127.0.0.1", True),
+        ("127.3.2.1", True),
+        ("::1", True),
+        ("[::1]", True),
+        ("localhost", True),
+        ("LocalHost", True),
+        ("0.0.0.0", False),
+        ("::", False),
+        ("10.0.0.1", False),
+        ("localhost.example.org", False),
+    ],
+)
+def test_only_loopback_names_and_addresses_count_as_this_machine(host: str, loopback: bool) -> None:
+    assert is_loopback(host) is loopback
+
+
+def test_a_trusted_proxy_that_is_not_an_address_is_refused_at_start(
+    sqlite_url: DatabaseURL,
+) -> None:
+    env = {"LEDGER_DATABASE_URL": sqlite_url.url(), "LEDGER_TRUSTED_PROXIES": "10.0.0.1,proxy.lan"}
+    result = run_serve(env)
+
+    assert result.returncode == 2
+    assert "LEDGER_TRUSTED_PROXIES" in result.stderr
+    assert "proxy.lan" in result.stderr

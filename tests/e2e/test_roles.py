@@ -25,7 +25,7 @@ from skill_ledger.accounts import Accounts
 from skill_ledger.database import Database
 from skill_ledger.domain import Role
 from tests.conftest import PASSWORD
-from tests.e2e.conftest import DEMO, SECRET, Server, event_count
+from tests.e2e.conftest import AUDIENCE, DEMO, ISSUER, SECRET, Server, event_count
 
 ENDPOINTS = ("login", "assess", "history", "get_one", "validate", "archive", "health", "openapi")
 ROLES = ("admin", "instructor", "other_instructor", "student", "other_student", "auditor")
@@ -121,7 +121,13 @@ def mint(
 ) -> str:
     """A token shaped like the server's, signed as asked."""
     now = datetime.now(UTC)
-    claims = {"sub": str(user_id), "iat": now, "exp": now + expires_in}
+    claims = {
+        "sub": str(user_id),
+        "iat": now,
+        "exp": now + expires_in,
+        "iss": ISSUER,
+        "aud": AUDIENCE,
+    }
     return jwt.encode(claims, secret, algorithm=algorithm)
 
 
@@ -131,8 +137,9 @@ def unsigned(user_id: int) -> str:
     def part(value: dict[str, Any]) -> str:
         return base64.urlsafe_b64encode(json.dumps(value).encode()).rstrip(b"=").decode()
 
-    exp = int((datetime.now(UTC) + timedelta(hours=1)).timestamp())
-    return f"{part({'alg': 'none', 'typ': 'JWT'})}.{part({'sub': str(user_id), 'exp': exp})}."
+    now = int(datetime.now(UTC).timestamp())
+    claims = {"sub": str(user_id), "iat": now, "exp": now + 3600, "iss": ISSUER, "aud": AUDIENCE}
+    return f"{part({'alg': 'none', 'typ': 'JWT'})}.{part(claims)}."
 
 
 @dataclass

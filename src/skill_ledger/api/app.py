@@ -9,11 +9,11 @@ from dataclasses import dataclass
 
 import anyio.to_thread
 from litestar import Litestar, Router
+from litestar.datastructures import State
 from litestar.di import Provide
 from litestar.middleware.rate_limit import RateLimitConfig
 from litestar.openapi.config import OpenAPIConfig
 from litestar.openapi.plugins import JsonRenderPlugin, SwaggerRenderPlugin
-from litestar.openapi.spec import Components
 from litestar.plugins.prometheus import PrometheusConfig
 
 from skill_ledger.api.assessments import ASSESSMENT_ROUTES
@@ -23,8 +23,9 @@ from skill_ledger.api.body import strict_json_body
 from skill_ledger.api.dependencies import dependencies
 from skill_ledger.api.errors import EXCEPTION_HANDLERS
 from skill_ledger.api.guards import canonical_path
-from skill_ledger.api.login import login
+from skill_ledger.api.login import LoginDesk, login
 from skill_ledger.api.middleware import MiddlewareErrorsMiddleware, RequestContextMiddleware
+from skill_ledger.api.openapi import bearer_components, document_exactly
 from skill_ledger.api.operations import health, metrics
 from skill_ledger.logs import configure_logging
 from skill_ledger.metrics import PrometheusObserver
@@ -52,7 +53,11 @@ def create_app(
     """Build the app; it opens (or adopts) the services in its lifespan."""
     check_secret(settings)
     secret = settings.jwt_secret or secrets.token_urlsafe(48)
-    jwt_auth = build_jwt_auth(secret, settings.jwt_expiry_seconds)
+    jwt_auth = build_jwt_auth(secret, settings)
+    tokens = TokenIssuer(jwt_auth, settings)
+
+    def login_desk(state: State) -> LoginDesk:
+        return LoginDesk(state.services.logins, tokens, settings.jwt_expiry_seconds)
 
     lifespan = _lifespan(settings, services, run_projector)
     protected = Router(
@@ -65,12 +70,12 @@ def create_app(
     rate_limit = RateLimitConfig(rate_limit=("minute", settings.login_rate_per_minute))
     public = Router(path="/", route_handlers=[login], middleware=[rate_limit.middleware])
     http_metrics = PrometheusConfig(app_name="ledger", prefix="ledger_http", group_path=True)
-    return Litestar(
+    app = Litestar(
         route_handlers=[public, health, metrics, protected],
         lifespan=[lifespan],
         dependencies={
             **dependencies(),
-            "tokens": Provide(lambda: TokenIssuer(jwt_auth), sync_to_thread=False, use_cache=True),
+            "desk": Provide(login_desk, sync_to_thread=False, use_cache=True),
         },
         middleware=[
             RequestContextMiddleware,
@@ -87,10 +92,12 @@ def create_app(
             version="1.0.0",
             description="Event-sourced ledger of football skill assessments.",
             path="/schema",
-            components=[jwt_auth.openapi_components, Components()],
+            components=bearer_components(jwt_auth.description),
             render_plugins=[SwaggerRenderPlugin(), JsonRenderPlugin()],
         ),
     )
+    document_exactly(app)
+    return app
 
 
 def _lifespan(

@@ -41,7 +41,7 @@ IDENTICAL = "Identical assessment already exists"
     summary="Assess a skill: 201 created, or 200 when the points are identical",
     responses={
         200: ResponseSpec(AssessResponse, description="Identical assessment already exists"),
-        **problems(400, *COMMON, 404, 413, 415),
+        **problems(400, *COMMON, 404, 409, 413, 415),
     },
 )
 def assess(
@@ -128,7 +128,7 @@ def validate(
     status_code=200,
     tags=["assessments"],
     summary="Archive an assessment with a reason (admins, or the assessing instructor)",
-    responses=problems(400, *COMMON, 404, 413, 415),
+    responses=problems(400, *COMMON, 404, 409, 413, 415),
 )
 def archive(
     request: Request[User, Token, Any],

@@ -24,6 +24,7 @@ from skill_ledger.domain import (
     NotFound,
     NotPermitted,
 )
+from skill_ledger.logins import LoginRefused, PasswordChecksBusy
 
 log = structlog.get_logger("skill_ledger.api")
 
@@ -160,6 +161,12 @@ def on_account(request: Request[Any, Any, Any], exc: AccountError) -> Response[P
     return problem(request, 400, str(exc))
 
 
+def on_login_refused(request: Request[Any, Any, Any], exc: LoginRefused) -> Response[Problem]:
+    """A login refused before its password check: 503 when the server is busy, 429 otherwise."""
+    status = 503 if isinstance(exc, PasswordChecksBusy) else 429
+    return problem(request, status, str(exc), headers={"Retry-After": str(exc.retry_after)})
+
+
 def on_unavailable(request: Request[Any, Any, Any], exc: Exception) -> Response[Problem]:
     """The database is down or saturated: 503, try again shortly."""
     log.warning("database_unavailable", path=request.url.path, error=str(exc).splitlines()[0])
@@ -183,6 +190,7 @@ EXCEPTION_HANDLERS: ExceptionHandlersMap = {
     LedgerError: on_ledger,
     UnreadableHistory: on_unreadable,
     AccountError: on_account,
+    LoginRefused: on_login_refused,
     DatabaseUnavailable: on_unavailable,
     StoreOperationalError: on_unavailable,
     StoreInterfaceError: on_unavailable,

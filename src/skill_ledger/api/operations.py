@@ -5,6 +5,7 @@ from __future__ import annotations
 from litestar import MediaType, Response, get
 from litestar.openapi.datastructures import ResponseSpec
 
+from skill_ledger.api.openapi import problems
 from skill_ledger.api.schemas import Health
 from skill_ledger.database import DatabaseUnavailable
 from skill_ledger.metrics import exposition
@@ -17,7 +18,10 @@ from skill_ledger.services import Services
     sync_to_thread=True,
     tags=["operations"],
     summary="200 when the database answers, 503 otherwise",
-    responses={503: ResponseSpec(Health, description="The database is unreachable")},
+    responses={
+        503: ResponseSpec(Health, description="The database is unreachable"),
+        **problems(500),
+    },
 )
 def health(services: Services) -> Response[Health]:
     """Checked, not assumed: a real round trip to the database."""
@@ -37,6 +41,7 @@ def health(services: Services) -> Response[Health]:
     summary="Prometheus metrics (text format)",
     include_in_schema=True,
     media_type=MediaType.TEXT,
+    responses=problems(500),
 )
 def metrics(services: Services) -> Response[bytes]:
     """HTTP, command and projection metrics; projection and backlog gauges read at scrape."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import ipaddress
 import secrets
 from typing import Annotated
 
@@ -19,40 +20,83 @@ from skill_ledger.settings import ConfigurationError, Settings
 EXIT_STARTUP_FAILURE = 3  # uvicorn's own code when the server cannot start
 
 
-def _prepare(settings: Settings) -> Settings:
-    """Check the database; in development seed the demo accounts and fix one JWT secret."""
+def is_loopback(host: str) -> bool:
+    """True for localhost and the loopback addresses (127.0.0.0/8, ::1)."""
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def check_serving(settings: Settings, host: str, demo: bool, demo_on_postgres: bool) -> None:
+    """Refuse the unsafe combinations before anything is opened (exit 2 with the reason)."""
+    try:
+        check_secret(settings)
+    except ConfigurationError as e:
+        fail(str(e), EXIT_USAGE)
+    if not settings.is_production and not is_loopback(host):
+        fail(
+            f"development mode serves only this machine (--host 127.0.0.1), not {host!r}: its "
+            "tokens are signed with a throw-away secret unless LEDGER_JWT_SECRET is set; set "
+            "LEDGER_ENV=production and LEDGER_JWT_SECRET to serve a network",
+            EXIT_USAGE,
+        )
+    if demo and settings.is_production:
+        fail(
+            "--demo seeds accounts with published passwords: never with LEDGER_ENV=production",
+            EXIT_USAGE,
+        )
+    if demo and settings.database.is_postgres and not demo_on_postgres:
+        fail(
+            f"--demo would seed accounts with published passwords into "
+            f"{settings.database.render()}; add --demo-on-postgres if that is really wanted",
+            EXIT_USAGE,
+        )
+
+
+def _prepare(settings: Settings, demo: bool) -> Settings:
+    """Check the database; seed the demo accounts if asked; in development fix one JWT secret."""
     with opened_services(settings) as services:
-        if settings.is_production:
-            return settings
-        accounts, license_id = seed_demo(services.accounts)
-    table = Table(title="Demo accounts (development only)")
-    for column in ("email", "password", "role", "user id"):
-        table.add_column(column)
-    for account in accounts:
-        table.add_row(account.email, account.password, account.role.value, str(account.user_id))
-    err.print(table)
-    err.print(f"Demo license id: [bold]{license_id}[/] (held by student@lfa.com)")
-    if settings.jwt_secret:
+        seeded = seed_demo(services.accounts) if demo else None
+    if seeded is not None:
+        accounts, license_id = seeded
+        table = Table(title="Demo accounts (development only)")
+        for column in ("email", "password", "role", "user id"):
+            table.add_column(column)
+        for account in accounts:
+            table.add_row(account.email, account.password, account.role.value, str(account.user_id))
+        err.print(table)
+        err.print(f"Demo license id: [bold]{license_id}[/] (held by student@lfa.com)")
+    if settings.is_production or settings.jwt_secret:
         return settings
     # Every worker must sign with the same secret: choose it once, here.
     return dataclasses.replace(settings, jwt_secret=secrets.token_urlsafe(48))
 
 
 def serve(
-    host: Annotated[str, typer.Option(help="Interface to bind.")] = "127.0.0.1",
+    host: Annotated[str, typer.Option(help="Interface to bind (development: loopback only).")] = (
+        "127.0.0.1"
+    ),
     port: Annotated[int, typer.Option(help="TCP port.")] = 8000,
     workers: Annotated[int, typer.Option(min=1, help="Worker processes.")] = 1,
     no_projector: Annotated[
         bool, typer.Option("--no-projector", help="Run no projector here (use `ledger project`).")
     ] = False,
+    demo: Annotated[
+        bool,
+        typer.Option("--demo", help="Seed the demo accounts and license (development only)."),
+    ] = False,
+    demo_on_postgres: Annotated[
+        bool,
+        typer.Option("--demo-on-postgres", help="Allow --demo to seed a PostgreSQL database."),
+    ] = False,
 ) -> None:
     """Serve the HTTP API (projector in-process unless --no-projector)."""
     settings = load_settings()
-    try:
-        check_secret(settings)
-    except ConfigurationError as e:
-        fail(str(e), EXIT_USAGE)
-    settings = _prepare(settings)
+    check_serving(settings, host, demo, demo_on_postgres)
+    settings = _prepare(settings, demo)
     err.print(f"Serving on http://{host}:{port} ({settings.database.render()})")
     config = uvicorn.Config(
         AppFactory(settings, run_projector=not no_projector),
@@ -63,6 +107,10 @@ def serve(
         log_config=None,
         access_log=False,
         server_header=False,
+        # X-Forwarded-For is believed only from the proxies named in LEDGER_TRUSTED_PROXIES:
+        # uvicorn's default trusts loopback, so any local client could pick its own address.
+        proxy_headers=bool(settings.trusted_proxies),
+        forwarded_allow_ips=list(settings.trusted_proxies),
     )
     if workers > 1:
         Multiprocess(config, sockets=[config.bind_socket()]).run()

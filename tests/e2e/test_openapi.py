@@ -1,0 +1,191 @@
+"""The served OpenAPI document: valid 3.1, and per route exactly the answers the server gives.
+
+What the routes really answer comes from the tables other modules assert over HTTP: the role
+matrix (test_roles.py), the bad inputs (test_bad_input.py) and the statuses named below with
+the test that asserts each. Whatever a route documents beyond those must be listed in
+UNEXERCISED with its reason, so neither side can drift.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import pytest
+from openapi_spec_validator import OpenAPIV31SpecValidator, validate
+
+from tests.e2e.conftest import Server
+from tests.e2e.test_bad_input import ROWS as BAD_INPUT_ROWS
+from tests.e2e.test_bad_input import UNKNOWN_UUID
+from tests.e2e.test_roles import ROWS as ROLE_ROWS
+
+PROBLEM = "application/problem+json"
+LOGIN = ("POST", "/api/v1/auth/login")
+ASSESS = ("POST", "/api/v1/licenses/{license_id}/skills/{skill}/assess")
+HISTORY = ("GET", "/api/v1/licenses/{license_id}/skills/{skill}/assessments")
+ONE = ("GET", "/api/v1/assessments/{assessment_id}")
+VALIDATE = ("POST", "/api/v1/assessments/{assessment_id}/validate")
+ARCHIVE = ("POST", "/api/v1/assessments/{assessment_id}/archive")
+EVENTS = ("GET", "/api/v1/licenses/{license_id}/skills/{skill}/events")
+STATE = ("GET", "/api/v1/licenses/{license_id}/skills/{skill}/state")
+FEED = ("GET", "/api/v1/events")
+HEALTH = ("GET", "/health")
+METRICS = ("GET", "/metrics")
+PUBLIC = {LOGIN, HEALTH, METRICS}
+ROLE_ENDPOINTS = {
+    "login": LOGIN,
+    "assess": ASSESS,
+    "history": HISTORY,
+    "get_one": ONE,
+    "validate": VALIDATE,
+    "archive": ARCHIVE,
+    "health": HEALTH,
+}
+# Statuses asserted over HTTP by other tests than the two tables.
+ASSERTED_ELSEWHERE: dict[tuple[str, str], dict[int, str]] = {
+    LOGIN: {
+        429: "test_login.py::test_login_is_refused_with_429_after_the_configured_rate",
+        503: "test_login_abuse.py::test_a_login_flood_is_refused_at_once_beyond_the_password…",
+        413: "test_hostile_input.py::test_a_body_one_byte_over_64_kib_is_refused_with_413",
+        500: "test_login.py::test_tokens_and_passwords_never_reach_the_logs",
+    },
+    ASSESS: {200: "test_smoke.py::test_seed_smoke_sequence_create_repeat_validate_history"},
+    ARCHIVE: {413: "test_hostile_input.py::test_a_body_one_byte_over_64_kib_is_refused_with_413"},
+    HISTORY: {500: "test_login.py::test_tokens_and_passwords_never_reach_the_logs"},
+    EVENTS: {
+        200: "test_audit_api.py::test_the_events_of_a_pair_show_who_did_what_with_a_hash_chain",
+        403: "test_audit_api.py::test_only_admins_and_auditors_read_the_audit_trail",
+        404: "test_audit_api.py::test_only_admins_and_auditors_read_the_audit_trail",
+    },
+    STATE: {
+        200: "test_audit_api.py::test_time_travel_by_version_and_by_time",
+        400: "test_audit_api.py::test_time_travel_by_version_and_by_time",
+        403: "test_audit_api.py::test_only_admins_and_auditors_read_the_audit_trail",
+        404: "test_audit_api.py::test_time_travel_by_version_and_by_time",
+    },
+    FEED: {
+        200: "test_audit_api.py::test_the_global_feed_pages_in_order_with_a_cursor",
+        400: "test_audit_api.py::test_the_global_feed_pages_in_order_with_a_cursor",
+        401: "test_audit_api.py::test_only_admins_and_auditors_read_the_audit_trail",
+        403: "test_audit_api.py::test_only_admins_and_auditors_read_the_audit_trail",
+    },
+    HEALTH: {503: "test_operations.py::test_health_answers_503_when_its_database_is_gone"},
+    METRICS: {200: "test_observability.py::test_metrics_count_commands_conflicts_and_rejections"},
+}
+SERVER_SIDE = {500: "a bug (logged with its traceback)", 503: "the database is unavailable"}
+# Documented, and sent, but not asserted by the tables above: each with its reason.
+UNEXERCISED: dict[tuple[str, str], dict[int, str]] = {
+    LOGIN: {},
+    ASSESS: {**SERVER_SIDE, 409: "concurrent writers won every retry (LEDGER_COMMAND_RETRIES)"},
+    HISTORY: {503: SERVER_SIDE[503]},
+    ONE: SERVER_SIDE,
+    VALIDATE: SERVER_SIDE,
+    ARCHIVE: {
+        **SERVER_SIDE,
+        409: "concurrent writers won every retry (LEDGER_COMMAND_RETRIES)",
+        415: "a declared non-JSON body (the same check as assess-text-plain)",
+    },
+    EVENTS: {**SERVER_SIDE, 400: "an out-of-range license id", 401: "no or a bad token"},
+    STATE: {**SERVER_SIDE, 401: "no or a bad token"},
+    FEED: SERVER_SIDE,
+    HEALTH: {500: SERVER_SIDE[500]},
+    METRICS: {500: SERVER_SIDE[500]},
+}
+
+
+@pytest.fixture(scope="module")
+def document(module_server: Server) -> dict[str, Any]:
+    """The OpenAPI document as the server serves it."""
+    with module_server.client() as client:
+        response = client.get("/schema/openapi.json")
+    assert response.status_code == 200
+    served: dict[str, Any] = response.json()
+    return served
+
+
+def operations(document: dict[str, Any]) -> dict[tuple[str, str], dict[str, Any]]:
+    """Every documented operation by (METHOD, path template)."""
+    return {
+        (method.upper(), path): operation
+        for path, item in document["paths"].items()
+        for method, operation in item.items()
+    }
+
+
+def route_of(method: str, path: str) -> tuple[str, str]:
+    """The documented route a concrete request path belongs to."""
+    for template_method, template in [*UNEXERCISED]:
+        pattern = re.sub(r"\{[^}]+\}", "[^/]+", template)  # templates hold no other specials
+        if template_method == method and re.fullmatch(pattern, path):
+            return template_method, template
+    raise AssertionError(f"{method} {path} matches no documented route")
+
+
+def observed() -> dict[tuple[str, str], set[int]]:
+    """Per route, every status the HTTP tests assert it answers."""
+    seen: dict[tuple[str, str], set[int]] = {route: set() for route in UNEXERCISED}
+    for row in ROLE_ROWS:
+        if row.endpoint in ROLE_ENDPOINTS:
+            seen[ROLE_ENDPOINTS[row.endpoint]].add(row.expected)
+    for bad in BAD_INPUT_ROWS:
+        path = bad.path.format(license=1, assessment=UNKNOWN_UUID)
+        seen[route_of(bad.method, path)].add(bad.expected)
+    for route, statuses in ASSERTED_ELSEWHERE.items():
+        seen[route] |= set(statuses)
+    return seen
+
+
+def test_the_served_document_is_valid_openapi_3_1(document: dict[str, Any]) -> None:
+    validate(document, cls=OpenAPIV31SpecValidator)
+    assert document["openapi"].startswith("3.1")
+
+
+def test_the_bearer_scheme_is_http_bearer_and_public_routes_need_no_token(
+    document: dict[str, Any],
+) -> None:
+    scheme = document["components"]["securitySchemes"]["BearerToken"]
+    assert {k: v for k, v in scheme.items() if k != "description"} == {
+        "type": "http",
+        "scheme": "bearer",
+        "bearerFormat": "JWT",
+    }
+    assert "security" not in document
+    for route, operation in operations(document).items():
+        expected = None if route in PUBLIC else [{"BearerToken": []}]
+        assert operation.get("security") == expected, route
+
+
+def test_every_route_documents_exactly_the_statuses_it_answers(document: dict[str, Any]) -> None:
+    documented = {
+        route: {int(code) for code in operation["responses"]}
+        for route, operation in operations(document).items()
+    }
+    expected = {route: statuses | set(UNEXERCISED[route]) for route, statuses in observed().items()}
+    for route in documented.keys() | expected.keys():
+        assert documented.get(route) == expected.get(route), route
+
+
+def test_errors_are_documented_as_problem_json_and_successes_as_they_are_sent(
+    document: dict[str, Any],
+) -> None:
+    for route, operation in operations(document).items():
+        for code, response in operation["responses"].items():
+            media_types = set(response.get("content", {}))
+            if route == HEALTH:
+                assert media_types == ({PROBLEM} if code == "500" else {"application/json"})
+            elif int(code) >= 400:
+                assert media_types == {PROBLEM}, (route, code)
+                schema = response["content"][PROBLEM]["schema"]
+                assert schema == {"$ref": "#/components/schemas/Problem"}, (route, code)
+            else:
+                assert media_types == {"text/plain" if route == METRICS else "application/json"}
+            assert "Validation Exception" not in str(response), (route, code)
+
+
+def test_refusals_document_the_headers_they_carry(document: dict[str, Any]) -> None:
+    for route, operation in operations(document).items():
+        for code, response in operation["responses"].items():
+            headers = set(response.get("headers", {}))
+            problem = PROBLEM in response.get("content", {})
+            wanted = {"401": {"WWW-Authenticate"}, "429": {"Retry-After"}, "503": {"Retry-After"}}
+            assert headers == (wanted.get(code, set()) if problem else set()), (route, code)
