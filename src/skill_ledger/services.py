@@ -81,7 +81,7 @@ class Services:
             idle_seconds=settings.projection_idle_seconds,
             on_projected=observer.projected if observer is not None else None,
         )
-        accounts = Accounts(db, hasher)
+        accounts = Accounts(db, hasher, eventlog=eventlog)
         consistency = ReadYourWrites(projector, settings.projection_wait_seconds)
         trail = AuditTrail(db, eventlog)
         return cls(
