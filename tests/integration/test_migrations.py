@@ -91,14 +91,16 @@ def test_downgrading_past_the_read_table_drops_it_and_upgrade_lets_the_projector
     services.close()
     assert READ_TABLE in tracking_names(fresh_url)
 
-    schema.downgrade(fresh_url, revision_below(READ_TABLE_REVISION))  # -1 while it is head
+    # Forced: on the way down, the accounts' history (the cast's registrations) is dropped too;
+    # the upgrade gives the accounts opening events again.
+    schema.downgrade(fresh_url, revision_below(READ_TABLE_REVISION), force=True)
     assert READ_TABLE not in table_names(fresh_url)
     assert READ_TABLE not in tracking_names(fresh_url)
 
     schema.upgrade(fresh_url, "head")
     reopened = open_services(fresh_url)
     assert reopened.readmodel.all() == {}
-    assert reopened.projector.status().lag_events == 5 + CAST_EVENTS
+    assert reopened.projector.status().position == 0
     assert reopened.projector.catch_up() == 5 + CAST_EVENTS
     assert reopened.readmodel.all() == before
     assert {row.status.value for row in before.values()} == {"ARCHIVED", "ASSESSED", "VALIDATED"}

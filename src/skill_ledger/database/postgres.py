@@ -191,8 +191,12 @@ class PostgresDatabase(Database):
         return [int(row[0]) for row in cursor.fetchall()]
 
     def next_id(self, cursor: Cursor, table: str) -> int:
-        """The next value of the table's identity sequence."""
-        cursor.execute("SELECT nextval(pg_get_serial_sequence(%s, 'id'))", (table,))
+        """The identity sequence's next value, past any id written without it (a restore)."""
+        cursor.execute(
+            f"SELECT GREATEST(nextval(pg_get_serial_sequence(%s, 'id')), "
+            f"(SELECT COALESCE(MAX(id), 0) + 1 FROM {table}))",
+            (table,),
+        )
         return int(cursor.fetchone()[0])
 
     def serialize(self, cursor: Cursor, key: int) -> None:
