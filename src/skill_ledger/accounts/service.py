@@ -8,7 +8,6 @@ license checks of commands see a change as soon as its command returns.
 
 from __future__ import annotations
 
-import hashlib
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -20,7 +19,8 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 
 from skill_ledger.accounts import tables
-from skill_ledger.accounts.tables import LICENSES, USERS, LicenseInfo, User
+from skill_ledger.accounts.rebuild import AccountRebuild, rebuild_accounts
+from skill_ledger.accounts.tables import ACCOUNTS_LOCK, LICENSES, USERS, LicenseInfo, User
 from skill_ledger.database import Cursor, Database
 from skill_ledger.domain import (
     AccountConflict,
@@ -45,8 +45,6 @@ from skill_ledger.eventstore.transcoder import MsgspecTranscoder, TypedMapper
 log = structlog.get_logger("skill_ledger.accounts")
 
 RECENT_USERS = 10_000
-ACCOUNTS_LOCK = int.from_bytes(hashlib.sha256(b"ledger-accounts").digest()[:8], "big", signed=True)
-"""Account commands take turns: the last-admin rule counts admins across users."""
 
 
 def default_hasher() -> PasswordHasher:
@@ -162,6 +160,12 @@ class Accounts:
             if changed:
                 self._save(cursor, held)
             return self._license(cursor, license_id), changed
+
+    def rebuild_tables(self) -> AccountRebuild:
+        """Make users and licenses exactly what the account events give (hashes kept)."""
+        done = rebuild_accounts(self.db, self.eventlog)
+        self._recent.clear()
+        return done
 
     # -- how a change is recorded ---------------------------------------------------------
 

@@ -7,6 +7,7 @@ tables also keep what no event may carry (the password hash) or need not (create
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -27,6 +28,8 @@ LICENSE_SELECT = (
     "SELECT l.id, l.holder_id, u.email, l.created_at FROM licenses AS l "
     "JOIN users AS u ON u.id = l.holder_id"
 )
+ACCOUNTS_LOCK = int.from_bytes(hashlib.sha256(b"ledger-accounts").digest()[:8], "big", signed=True)
+"""Writers of these tables take turns: the last-admin rule counts admins across users."""
 UNUSABLE_HASH = "!"
 """The password hash of an account a rebuild re-created: no password matches it."""
 
