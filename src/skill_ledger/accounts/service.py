@@ -297,6 +297,11 @@ class Accounts:
         with self.db.transaction(write=False) as cursor:
             return tables.select_user(cursor, user_id)
 
+    def user(self, user_id: int) -> User:
+        """One user; UserNotFound otherwise."""
+        with self.db.transaction(write=False) as cursor:
+            return self._user(cursor, user_id)
+
     def find_user(self, email: str) -> User | None:
         """A user by email (case-insensitive)."""
         with self.db.transaction(write=False) as cursor:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Annotated, TypeVar
 from uuid import UUID
 
@@ -48,12 +49,14 @@ DESCRIBED = {
 COMMON = (401, 403, 500, 503)
 
 
-def problems(*codes: int) -> dict[int, ResponseSpec]:
-    """OpenAPI entries for the problem+json answers a route can give."""
+def problems(*codes: int, described: Mapping[int, str] | None = None) -> dict[int, ResponseSpec]:
+    """OpenAPI entries for the problem+json answers a route can give (`described` overrides
+    the common descriptions)."""
+    descriptions = {**DESCRIBED, **(described or {})}
     return {
         code: ResponseSpec(
             data_container=Problem,
-            description=DESCRIBED[code],
+            description=descriptions[code],
             media_type=PROBLEM_MEDIA_TYPE,
             generate_examples=False,
         )
