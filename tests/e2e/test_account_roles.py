@@ -1,0 +1,305 @@
+"""The account endpoints over real HTTP: every endpoint × every caller, with exact status codes,
+and the lifecycle an admin drives (deactivate, role, password, transfer) as users feel it.
+
+As in test_roles.py, each row gets fresh targets (a user, a license) made through the code, so
+rows never depend on one another and share one server.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+import httpx
+import pytest
+
+from skill_ledger.accounts import Accounts
+from skill_ledger.database import Database
+from skill_ledger.domain import Role
+from tests.conftest import PASSWORD
+from tests.e2e.conftest import DEMO, Server, event_count
+from tests.e2e.test_roles import add_user, mint
+
+ENDPOINTS = (
+    "list_users",
+    "create_user",
+    "get_user",
+    "deactivate",
+    "activate",
+    "set_role",
+    "reset_password",
+    "list_licenses",
+    "issue_license",
+    "get_license",
+    "transfer",
+)
+COMMANDS = frozenset(
+    {
+        "create_user",
+        "deactivate",
+        "activate",
+        "set_role",
+        "reset_password",
+        "issue_license",
+        "transfer",
+    }
+)
+CREATED = frozenset({"create_user", "issue_license"})
+ROLES = ("admin", "instructor", "student", "auditor")
+BAD_TOKENS = ("no_token", "malformed_token", "expired_token", "unknown_user")
+CALLERS = (*ROLES, *BAD_TOKENS)
+
+
+def expected(endpoint: str, caller: str) -> int:
+    """Admins may do everything; other roles get 403; no valid token 401."""
+    if caller in BAD_TOKENS:
+        return 401
+    if caller != "admin":
+        return 403
+    return 201 if endpoint in CREATED else 200
+
+
+MATRIX = [(endpoint, caller) for endpoint in ENDPOINTS for caller in CALLERS]
+
+
+@dataclass
+class World:
+    """The module's server, its database and every caller's header."""
+
+    server: Server
+    db: Database
+    accounts: Accounts
+    headers: dict[str, dict[str, str]]
+
+    def user(self, role: Role = Role.INSTRUCTOR, *, active: bool = True) -> int:
+        user_id, _ = add_user(self.accounts, role, f"target-{role.value}")
+        if not active:
+            self.accounts.deactivate(user_id)
+        return user_id
+
+    def license(self) -> int:
+        return self.accounts.add_license(DEMO["student"][0])
+
+    def call(self, method: str, path: str, caller: str = "admin", **kwargs: Any) -> httpx.Response:
+        with self.server.client() as client:
+            return client.request(method, path, headers=self.headers[caller], **kwargs)
+
+
+@pytest.fixture(scope="module")
+def world(module_server: Server, module_db: Database, module_accounts: Accounts) -> World:
+    """The demo roles' tokens and the kinds of bad token."""
+    headers = {
+        role: {"Authorization": f"Bearer {module_server.login(*DEMO[role])}"} for role in ROLES
+    }
+    instructor = module_accounts.find_user(DEMO["instructor"][0])
+    assert instructor is not None
+    headers |= {
+        "no_token": {},
+        "malformed_token": {"Authorization": "Bearer garbage"},
+        "expired_token": {
+            "Authorization": f"Bearer {mint(instructor.id, expires_in=timedelta(minutes=-10))}"
+        },
+        "unknown_user": {"Authorization": f"Bearer {mint(10**6)}"},
+    }
+    return World(module_server, module_db, module_accounts, headers)
+
+
+def request_for(world: World, endpoint: str) -> tuple[str, str, dict[str, Any]]:
+    """The row's request (method, path, body) on fresh targets."""
+    requests: dict[str, Callable[[], tuple[str, str, dict[str, Any]]]] = {
+        "list_users": lambda: ("GET", "/api/v1/users", {}),
+        "create_user": lambda: (
+            "POST",
+            "/api/v1/users",
+            {
+                "json": {
+                    "email": f"new-{uuid.uuid4().hex[:8]}@academy.test",
+                    "name": "New Coach",
+                    "role": "instructor",
+                    "password": PASSWORD,
+                }
+            },
+        ),
+        "get_user": lambda: ("GET", f"/api/v1/users/{world.user()}", {}),
+        "deactivate": lambda: ("POST", f"/api/v1/users/{world.user()}/deactivate", {}),
+        "activate": lambda: ("POST", f"/api/v1/users/{world.user(active=False)}/activate", {}),
+        "set_role": lambda: (
+            "POST",
+            f"/api/v1/users/{world.user()}/role",
+            {"json": {"role": "auditor"}},
+        ),
+        "reset_password": lambda: (
+            "POST",
+            f"/api/v1/users/{world.user()}/password",
+            {"json": {"password": "another long password"}},
+        ),
+        "list_licenses": lambda: ("GET", "/api/v1/licenses", {}),
+        "issue_license": lambda: (
+            "POST",
+            "/api/v1/licenses",
+            {"json": {"holder_id": world.user(Role.STUDENT)}},
+        ),
+        "get_license": lambda: ("GET", f"/api/v1/licenses/{world.license()}", {}),
+        "transfer": lambda: (
+            "POST",
+            f"/api/v1/licenses/{world.license()}/transfer",
+            {"json": {"holder_id": world.user(Role.STUDENT)}},
+        ),
+    }
+    return requests[endpoint]()
+
+
+@pytest.mark.parametrize(
+    ("endpoint", "caller"), MATRIX, ids=[f"{e}-by-{c}-{expected(e, c)}" for e, c in MATRIX]
+)
+def test_account_role_matrix(world: World, endpoint: str, caller: str) -> None:
+    method, path, body = request_for(world, endpoint)
+    events_before = event_count(world.db)
+
+    response = world.call(method, path, caller, **body)
+
+    status = expected(endpoint, caller)
+    assert response.status_code == status, response.text
+    if status >= 400:
+        assert response.headers["content-type"] == "application/problem+json"
+        assert response.json()["status"] == status
+    if status == 401:
+        assert response.headers["www-authenticate"] == "Bearer"
+    if status < 300 and endpoint in COMMANDS:
+        assert response.json()["changed"] is True
+        assert "password" not in response.text
+    recorded = event_count(world.db) - events_before
+    if endpoint in COMMANDS and status < 300:
+        assert recorded == 1, "an allowed account command records its event"
+    else:
+        assert recorded == 0, f"a refused command or a query recorded {recorded} events"
+
+
+def test_the_matrix_covers_every_account_endpoint_for_every_caller() -> None:
+    assert len(MATRIX) == len(ENDPOINTS) * len(CALLERS) == 88
+
+
+def test_a_deactivated_user_is_refused_until_reactivated(world: World) -> None:
+    user_id, email = add_user(world.accounts, Role.INSTRUCTOR, "leaver")
+    token = {"Authorization": f"Bearer {world.server.login(email, PASSWORD)}"}
+    with world.server.client() as client:
+        assert client.get("/api/v1/licenses/1/skills/passing/assessments", headers=token).is_success
+
+        gone = client.post(f"/api/v1/users/{user_id}/deactivate", headers=world.headers["admin"])
+        time.sleep(1.2)  # LEDGER_AUTH_CACHE_SECONDS
+        refused = client.get("/api/v1/licenses/1/skills/passing/assessments", headers=token)
+        login = client.post("/api/v1/auth/login", json={"email": email, "password": PASSWORD})
+        back = client.post(f"/api/v1/users/{user_id}/activate", headers=world.headers["admin"])
+        time.sleep(1.2)
+        again = client.get("/api/v1/licenses/1/skills/passing/assessments", headers=token)
+
+    assert (gone.json()["user"]["active"], refused.status_code, login.status_code) == (
+        False,
+        401,
+        401,
+    )
+    assert (back.json()["user"]["active"], again.status_code) == (True, 200)
+
+
+def test_an_admin_cannot_deactivate_or_demote_themselves(world: World) -> None:
+    admin = world.accounts.find_user(DEMO["admin"][0])
+    assert admin is not None
+    own = world.call("POST", f"/api/v1/users/{admin.id}/deactivate")
+    demoted = world.call("POST", f"/api/v1/users/{admin.id}/role", json={"role": "student"})
+    assert (own.status_code, demoted.status_code) == (403, 403)
+    assert "their own account" in own.json()["detail"]
+
+
+def test_a_password_reset_replaces_the_password(world: World) -> None:
+    user_id, email = add_user(world.accounts, Role.AUDITOR, "forgetful")
+    reset = world.call("POST", f"/api/v1/users/{user_id}/password", json={"password": "n3w pass!"})
+    with world.server.client() as client:
+        old = client.post("/api/v1/auth/login", json={"email": email, "password": PASSWORD})
+        new = client.post("/api/v1/auth/login", json={"email": email, "password": "n3w pass!"})
+    assert (reset.status_code, old.status_code, new.status_code) == (200, 401, 200)
+
+
+def test_a_transfer_hands_the_license_and_its_history_to_the_new_holder(world: World) -> None:
+    license_id = world.license()
+    with world.server.client() as client:
+        made = client.post(
+            f"/api/v1/licenses/{license_id}/skills/passing/assess",
+            json={"points_earned": 8, "points_total": 10},
+            headers=world.headers["instructor"],
+        )
+    student_id, email = add_user(world.accounts, Role.STUDENT, "heir")
+    heir = {"Authorization": f"Bearer {world.server.login(email, PASSWORD)}"}
+    history = f"/api/v1/licenses/{license_id}/skills/passing/assessments"
+    with world.server.client() as client:
+        before = client.get(history, headers=heir)
+        moved = client.post(
+            f"/api/v1/licenses/{license_id}/transfer",
+            json={"holder_id": student_id},
+            headers=world.headers["admin"],
+        )
+        after = client.get(history, headers=heir)
+        previous = client.get(history, headers=world.headers["student"])
+
+    assert (before.status_code, moved.status_code, after.status_code) == (403, 200, 200)
+    assert moved.json()["license"]["holder_id"] == student_id
+    assert [item["id"] for item in after.json()] == [made.json()["assessment"]["id"]]
+    assert previous.status_code == 403
+
+
+@pytest.mark.parametrize(
+    ("path", "body", "status", "field"),
+    [
+        ("/api/v1/users", {"email": "x@academy.test", "name": "X", "role": "coach"}, 400, "role"),
+        (
+            "/api/v1/users",
+            {"email": "x@academy.test", "name": "X", "role": "student", "password": "short"},
+            400,
+            "password",
+        ),
+        (
+            "/api/v1/users",
+            {
+                "email": DEMO["student"][0].upper(),
+                "name": "X",
+                "role": "student",
+                "password": PASSWORD,
+            },
+            409,
+            None,
+        ),
+        ("/api/v1/licenses", {"holder_id": 1, "extra": True}, 400, "extra"),
+        ("/api/v1/licenses", {"holder_id": 10**9}, 404, None),
+    ],
+    ids=["unknown-role", "short-password", "email-taken", "unknown-field", "unknown-holder"],
+)
+def test_bad_account_input_is_named_and_records_nothing(
+    world: World, path: str, body: dict[str, Any], status: int, field: str | None
+) -> None:
+    events_before = event_count(world.db)
+    response = world.call("POST", path, json=body)
+    assert response.status_code == status, response.text
+    assert response.headers["content-type"] == "application/problem+json"
+    assert response.json().get("field") == field
+    assert event_count(world.db) == events_before
+
+
+def test_every_account_route_documents_its_problems(world: World) -> None:
+    with world.server.client() as client:
+        paths = client.get("/schema/openapi.json").json()["paths"]
+    account_paths = {p: ops for p, ops in paths.items() if p.startswith("/api/v1/users")}
+    account_paths |= {p: ops for p, ops in paths.items() if p.startswith("/api/v1/licenses")}
+    operations = [
+        operation
+        for path, operations in account_paths.items()
+        if "/skills/" not in path
+        for operation in operations.values()
+    ]
+    assert len(operations) == len(ENDPOINTS)
+    for operation in operations:
+        assert operation["tags"] == ["accounts"]
+        for status in ("401", "403", "500", "503"):
+            assert "application/problem+json" in operation["responses"][status]["content"]
