@@ -23,6 +23,8 @@ from skill_ledger.settings import DatabaseURL
 from tests.conftest import cheap_hasher, create_database, drop_database
 
 SECRET = "e2e-secret-that-is-at-least-32-bytes-long"
+DEMO_EVENTS = 5
+"""The account events the demo seeding records: four users registered, a license issued."""
 DEMO = {
     "admin": ("admin@lfa.com", "admin-demo-pass"),
     "instructor": ("instructor@lfa.com", "instructor-demo-pass"),

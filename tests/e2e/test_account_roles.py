@@ -7,11 +7,15 @@ rows never depend on one another and share one server.
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
 import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -22,6 +26,7 @@ from skill_ledger.database import Database
 from skill_ledger.domain import Role
 from tests.conftest import PASSWORD
 from tests.e2e.conftest import DEMO, Server, event_count
+from tests.e2e.test_hostile_input import EXCLUDED_CHECKS, FUZZ_EXAMPLES, FUZZ_SEED
 from tests.e2e.test_roles import add_user, mint
 
 ENDPOINTS = (
@@ -272,7 +277,7 @@ def test_a_transfer_hands_the_license_and_its_history_to_the_new_holder(world: W
             None,
         ),
         ("/api/v1/licenses", {"holder_id": 1, "extra": True}, 400, "extra"),
-        ("/api/v1/licenses", {"holder_id": 10**9}, 404, None),
+        ("/api/v1/licenses", {"holder_id": 10**9}, 400, "holder_id"),
     ],
     ids=["unknown-role", "short-password", "email-taken", "unknown-field", "unknown-holder"],
 )
@@ -285,6 +290,14 @@ def test_bad_account_input_is_named_and_records_nothing(
     assert response.headers["content-type"] == "application/problem+json"
     assert response.json().get("field") == field
     assert event_count(world.db) == events_before
+
+
+@pytest.mark.parametrize("path", ["/api/v1/users", "/api/v1/licenses"])
+def test_options_lists_every_method_of_a_shared_path(world: World, path: str) -> None:
+    with world.server.client() as client:
+        response = client.options(path)
+    assert response.status_code == 204
+    assert response.headers["allow"] == "GET, OPTIONS, POST"
 
 
 def test_every_account_route_documents_its_problems(world: World) -> None:
@@ -303,3 +316,51 @@ def test_every_account_route_documents_its_problems(world: World) -> None:
         assert operation["tags"] == ["accounts"]
         for status in ("401", "403", "500", "503"):
             assert "application/problem+json" in operation["responses"][status]["content"]
+
+
+@pytest.mark.parametrize("role", ["admin", "student"])
+def test_schemathesis_finds_no_server_error_and_no_schema_mismatch_in_account_routes(
+    server: Server, tmp_path: Path, role: str
+) -> None:
+    """On a server of its own: an admin's fuzzed commands deactivate and re-password anyone."""
+    config = tmp_path / "schemathesis.toml"
+    config.write_text('[cache]\nenabled = false\n[generation]\ndatabase = "none"\n')
+    report = tmp_path / "report.json"
+    auth = ["-H", f"Authorization: Bearer {server.token(role)}"]
+    seed = [] if FUZZ_SEED == "random" else ["--seed", FUZZ_SEED]
+    run = subprocess.run(
+        [
+            str(Path(sys.executable).parent / "st"),
+            "--config-file",
+            str(config),
+            "run",
+            f"{server.base_url}/schema/openapi.json",
+            *auth,
+            *seed,
+            "--include-tag",
+            "accounts",
+            "--max-examples",
+            str(FUZZ_EXAMPLES),
+            "--checks",
+            "all",
+            "--exclude-checks",
+            EXCLUDED_CHECKS,
+            "--request-timeout",
+            "30",
+            "--no-color",
+            "--report",
+            "json",
+            "--report-json-path",
+            str(report),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=1800,
+        check=False,
+    )
+    assert report.exists(), run.stdout[-3000:] + run.stderr[-3000:]
+    result = json.loads(report.read_text())
+    assert result["failures"] == [], run.stdout[-6000:]
+    assert result["errors"] == [], run.stdout[-6000:]
+    assert result["operations"]["tested"] == result["operations"]["selected"] == len(ENDPOINTS)
+    assert "unhandled_error" not in server.logs()

@@ -27,6 +27,7 @@ from skill_ledger.domain import (
     Actor,
     ChainedAggregate,
     DuplicateEmail,
+    InvalidAccount,
     License,
     LicenseNotFound,
     Role,
@@ -145,7 +146,7 @@ class Accounts:
     def issue_license(self, holder_id: int, *, by: Actor | None = None) -> LicenseInfo:
         """Create a license held by an active student."""
         with self._changing() as cursor:
-            holder = self._user(cursor, holder_id)
+            holder = self._holder(cursor, holder_id)
             issued = License.issue(self.db.next_id(cursor, LICENSES), holder.row(), by)
             self._save(cursor, issued, created_at=_now())
             return self._license(cursor, issued.license.id)
@@ -156,7 +157,7 @@ class Accounts:
         """Hand a license to another active student (its assessments stay on it)."""
         with self._changing() as cursor:
             held = self._load_license(cursor, license_id)
-            changed = held.transfer(self._user(cursor, holder_id).row(), by)
+            changed = held.transfer(self._holder(cursor, holder_id).row(), by)
             if changed:
                 self._save(cursor, held)
             return self._license(cursor, license_id), changed
@@ -242,6 +243,14 @@ class Accounts:
         if user is None:
             raise UserNotFound(f"with id {user_id}")
         return user
+
+    @staticmethod
+    def _holder(cursor: Cursor, holder_id: int) -> User:
+        """The user a license is given to; an unknown id is a bad value, not a missing URL."""
+        holder = tables.select_user(cursor, holder_id)
+        if holder is None:
+            raise InvalidAccount("holder_id", f"no user has id {holder_id}")
+        return holder
 
     @staticmethod
     def _license(cursor: Cursor, license_id: int) -> LicenseInfo:
