@@ -6,7 +6,9 @@ stream per user and per license, hash-chained like the skill records, and `users
 appended after every event already in the log (older events, and checkpoints taken of them,
 stay as they are), stamped with the migration's time and the actor role "migration":
 `UserAccount.Registered` for each user (and `UserAccount.Deactivated` for an inactive one),
-`License.Issued` for each license.
+`License.Issued` for each license. `users` gains `tokens_valid_after`, the time of the last
+deactivation or password reset (bearer tokens issued before it are refused): for an inactive
+user, the time of its opening `Deactivated`.
 
 Frozen: the revision carries its own copy of the stream ids, the stored payload and the chain
 hash (docs/audit.md); tests/integration/test_account_migration.py checks it writes exactly
@@ -32,6 +34,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import msgspec
+import sqlalchemy as sa
 from alembic import context, op
 
 revision = "2026_11_29_1300"
@@ -55,6 +58,7 @@ ACCOUNT_TOPICS = (
     "skill_ledger.domain:License.Transferred",
 )
 BATCH = 500
+Time = sa.DateTime(timezone=True).with_variant(sa.Text(), "sqlite")
 
 Event = tuple[uuid.UUID, int, str, bytes]
 """(stream id, version, topic, stored state) as the events table holds it."""
@@ -144,7 +148,13 @@ def upgrade() -> None:
         (int(row[0]), int(row[1]))
         for row in bind.exec_driver_sql("SELECT id, holder_id FROM licenses ORDER BY id").fetchall()
     ]
-    events = opening_events(users, licenses, datetime.now(UTC))
+    at = datetime.now(UTC)
+    op.add_column("users", sa.Column("tokens_valid_after", Time, nullable=True))
+    # As the code stores a time: timestamptz on PostgreSQL, the ledger's RFC 3339 text on SQLite.
+    stamp: Any = at if _postgres() else at.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    mark = "%s" if _postgres() else "?"
+    bind.exec_driver_sql(f"UPDATE users SET tokens_valid_after = {mark} WHERE NOT active", (stamp,))
+    events = opening_events(users, licenses, at)
     for start in range(0, len(events), BATCH):
         _insert(events[start : start + BATCH])
 
@@ -180,3 +190,4 @@ def downgrade() -> None:
             "`ledger audit export`, then downgrade with --force to delete them."
         )
     bind.exec_driver_sql(f"DELETE FROM {table} WHERE {where}", ACCOUNT_TOPICS)
+    op.execute("ALTER TABLE users DROP COLUMN tokens_valid_after")

@@ -188,26 +188,34 @@ def test_the_matrix_covers_every_account_endpoint_for_every_caller() -> None:
     assert len(MATRIX) == len(ENDPOINTS) * len(CALLERS) == 88
 
 
-def test_a_deactivated_user_is_refused_until_reactivated(world: World) -> None:
+HISTORY = "/api/v1/licenses/1/skills/passing/assessments"
+
+
+def test_a_deactivated_user_is_refused_and_their_old_tokens_stay_dead_after_reactivation(
+    world: World,
+) -> None:
     user_id, email = add_user(world.accounts, Role.INSTRUCTOR, "leaver")
     token = {"Authorization": f"Bearer {world.server.login(email, PASSWORD)}"}
     with world.server.client() as client:
-        assert client.get("/api/v1/licenses/1/skills/passing/assessments", headers=token).is_success
+        assert client.get(HISTORY, headers=token).is_success
 
+        time.sleep(1.0)  # tokens carry whole seconds: revoke in a later second than the login
         gone = client.post(f"/api/v1/users/{user_id}/deactivate", headers=world.headers["admin"])
         time.sleep(1.2)  # LEDGER_AUTH_CACHE_SECONDS
-        refused = client.get("/api/v1/licenses/1/skills/passing/assessments", headers=token)
+        refused = client.get(HISTORY, headers=token)
         login = client.post("/api/v1/auth/login", json={"email": email, "password": PASSWORD})
         back = client.post(f"/api/v1/users/{user_id}/activate", headers=world.headers["admin"])
         time.sleep(1.2)
-        again = client.get("/api/v1/licenses/1/skills/passing/assessments", headers=token)
+        old = client.get(HISTORY, headers=token)
+        fresh = {"Authorization": f"Bearer {world.server.login(email, PASSWORD)}"}
+        new = client.get(HISTORY, headers=fresh)
 
     assert (gone.json()["user"]["active"], refused.status_code, login.status_code) == (
         False,
         401,
         401,
     )
-    assert (back.json()["user"]["active"], again.status_code) == (True, 200)
+    assert (back.json()["user"]["active"], old.status_code, new.status_code) == (True, 401, 200)
 
 
 def test_an_admin_cannot_deactivate_or_demote_themselves(world: World) -> None:
@@ -219,13 +227,20 @@ def test_an_admin_cannot_deactivate_or_demote_themselves(world: World) -> None:
     assert "their own account" in own.json()["detail"]
 
 
-def test_a_password_reset_replaces_the_password(world: World) -> None:
+def test_a_password_reset_replaces_the_password_and_ends_the_sessions_before_it(
+    world: World,
+) -> None:
     user_id, email = add_user(world.accounts, Role.AUDITOR, "forgetful")
+    stolen = {"Authorization": f"Bearer {world.server.login(email, PASSWORD)}"}
+    time.sleep(1.0)  # tokens carry whole seconds: reset in a later second than the login
     reset = world.call("POST", f"/api/v1/users/{user_id}/password", json={"password": "n3w pass!"})
+    time.sleep(1.2)  # LEDGER_AUTH_CACHE_SECONDS
     with world.server.client() as client:
         old = client.post("/api/v1/auth/login", json={"email": email, "password": PASSWORD})
         new = client.post("/api/v1/auth/login", json={"email": email, "password": "n3w pass!"})
+        session = client.get(HISTORY, headers=stolen)
     assert (reset.status_code, old.status_code, new.status_code) == (200, 401, 200)
+    assert session.status_code == 401
 
 
 def test_a_transfer_hands_the_license_and_its_history_to_the_new_holder(world: World) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -170,11 +171,28 @@ def test_the_fold_of_account_events_gives_the_rows_and_refuses_an_unopened_one()
 
 def test_opening_events_replay_an_existing_row_and_an_inactive_one_ends_deactivated() -> None:
     inactive = dataclasses.replace(STUDENT, active=False)
-    opened = UserAccount.opening(inactive, at=UserAccount.Event.create_timestamp())
+    at = UserAccount.Event.create_timestamp()
+    opened = UserAccount.opening(inactive, at=at)
     events = recorded(opened)
     assert [type(e).__name__ for e in events] == ["Registered", "Deactivated"]
     assert {e.actor_role for e in events} == {"migration"}
-    assert opened.row == inactive
+    assert opened.row == dataclasses.replace(inactive, tokens_valid_after=at)
+
+
+def test_tokens_issued_before_a_deactivation_or_a_password_reset_are_refused_for_good() -> None:
+    account = registered()
+    assert account.user.accepts_token_issued_at(datetime(2000, 1, 1, tzinfo=UTC))
+    account.reset_password(ADMIN)
+    [reset] = recorded(account)
+    second = reset.timestamp.replace(microsecond=0)
+    assert account.user.tokens_valid_after == reset.timestamp
+    assert not account.user.accepts_token_issued_at(second - timedelta(seconds=1))
+    assert account.user.accepts_token_issued_at(second)  # a login right after the reset
+
+    account.deactivate(ADMIN, active_admins=1)
+    account.reactivate(ADMIN)
+    deactivated, _ = recorded(account)
+    assert account.user.tokens_valid_after == deactivated.timestamp  # reactivation keeps it
 
 
 @pytest.mark.parametrize(

@@ -272,7 +272,7 @@ class Accounts:
             row = cursor.fetchone()
         if row is None and self._dummy_hash is None:
             self._dummy_hash = self.hasher.hash("not-a-real-password")
-        stored = row[6] if row else self._dummy_hash
+        stored = row[-1] if row else self._dummy_hash
         assert stored is not None
         try:
             self.hasher.verify(stored, password)
@@ -280,7 +280,7 @@ class Accounts:
             return None
         if row is None:
             return None
-        user = tables.user_of(row[:6])
+        user = tables.user_of(row[:-1])
         return user if user.active else None
 
     def recently_seen(self, user_id: int, max_age: float) -> tuple[bool, User | None]:

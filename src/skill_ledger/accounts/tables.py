@@ -14,7 +14,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from skill_ledger.database import Cursor, as_time
+from skill_ledger.database import Cursor, as_optional_time, as_time
 from skill_ledger.domain import AccountRow, AccountRows, LicenseRow, Role, UserRow
 
 USERS, LICENSES = "users", "licenses"
@@ -23,7 +23,7 @@ FIELDS: dict[type[Any], tuple[str, ...]] = {
     row: tuple(f.name for f in dataclasses.fields(row)) for row in TABLES
 }
 """The columns the events decide, per row type (id first)."""
-USER_COLUMNS = "id, email, name, role, active, created_at"
+USER_COLUMNS = "id, email, name, role, active, created_at, tokens_valid_after"
 LICENSE_SELECT = (
     "SELECT l.id, l.holder_id, u.email, l.created_at FROM licenses AS l "
     "JOIN users AS u ON u.id = l.holder_id"
@@ -44,11 +44,17 @@ class User:
     role: Role
     active: bool
     created_at: datetime
+    tokens_valid_after: datetime | None = None
 
     def row(self) -> UserRow:
         """The columns the events decide."""
         return UserRow(
-            id=self.id, email=self.email, name=self.name, role=self.role, active=self.active
+            id=self.id,
+            email=self.email,
+            name=self.name,
+            role=self.role,
+            active=self.active,
+            tokens_valid_after=self.tokens_valid_after,
         )
 
 
@@ -71,6 +77,7 @@ def user_of(row: Sequence[Any]) -> User:
         role=Role(row[3]),
         active=bool(row[4]),
         created_at=as_time(row[5]),
+        tokens_valid_after=as_optional_time(row[6]),
     )
 
 
@@ -171,9 +178,14 @@ def read_rows(cursor: Cursor) -> AccountRows:
     """Both tables' event-given columns, as rows (for verification and rebuilds)."""
     rows = AccountRows()
     cursor.execute(f"SELECT {', '.join(FIELDS[UserRow])} FROM users")
-    for id_, email, name, role, active in cursor.fetchall():
+    for id_, email, name, role, active, tokens_valid_after in cursor.fetchall():
         rows.users[int(id_)] = UserRow(
-            id=int(id_), email=email, name=name, role=Role(role), active=bool(active)
+            id=int(id_),
+            email=email,
+            name=name,
+            role=Role(role),
+            active=bool(active),
+            tokens_valid_after=as_optional_time(tokens_valid_after),
         )
     cursor.execute(f"SELECT {', '.join(FIELDS[LicenseRow])} FROM licenses")
     for id_, holder_id in cursor.fetchall():

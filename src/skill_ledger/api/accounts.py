@@ -130,7 +130,7 @@ def get_user(accounts: Accounts, user_id: UserIdPath) -> UserOut:
     sync_to_thread=True,
     status_code=200,
     tags=TAGS,
-    summary="Deactivate a user: their logins and tokens are refused (admins)",
+    summary="Deactivate a user: logins refused, tokens issued so far refused for good (admins)",
     responses=problems(400, *COMMON, 404, 409, described=DESCRIBED),
 )
 def deactivate_user(request: AuthRequest, accounts: Accounts, user_id: UserIdPath) -> UserResponse:
@@ -186,7 +186,7 @@ def reset_password(
     user_id: UserIdPath,
     data: ClosedJSONBody[PasswordRequest],
 ) -> UserResponse:
-    """Tokens issued before stay valid until they expire: deactivate to cut access at once."""
+    """Tokens issued before the reset are refused from now on (within the auth cache)."""
     return answered(accounts.reset_password(user_id, data.password, by=actor_of(request)), True)
 
 

@@ -113,7 +113,7 @@ def users_list(as_json: JsonOption = False) -> None:
 
 @users_app.command("deactivate")
 def users_deactivate(user: UserArgument) -> None:
-    """Refuse the user's logins and tokens (within LEDGER_AUTH_CACHE_SECONDS)."""
+    """Refuse the user's logins, and for good the tokens issued so far."""
     with opened_services() as services:
         accounts = services.accounts
         changed_user, changed = accounts.deactivate(user_id_of(accounts, user))
@@ -148,7 +148,8 @@ def users_reset_password(
         bool, typer.Option("--password-stdin", help="Read the password from standard input.")
     ] = False,
 ) -> None:
-    """Set a user's password (the ledger records that it was reset, never the password)."""
+    """Set a user's password and refuse tokens issued before (the ledger records the reset,
+    never the password)."""
     password = read_password(password_stdin)
     with opened_services() as services:
         accounts = services.accounts

@@ -37,13 +37,23 @@ MAX_PASSWORD_LENGTH = 1024
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class UserRow:
-    """A user as the users table shows it (the password hash is nobody's event)."""
+    """A user as the users table shows it (the password hash is nobody's event).
+
+    `tokens_valid_after` is when the account was last deactivated or its password reset:
+    bearer tokens issued before then are refused, even once the account is active again.
+    """
 
     id: int
     email: str
     name: str
     role: Role
     active: bool
+    tokens_valid_after: datetime | None = None
+
+    def accepts_token_issued_at(self, issued_at: datetime) -> bool:
+        """Tokens carry whole seconds: one issued in the second of a revocation still counts."""
+        cutoff = self.tokens_valid_after
+        return cutoff is None or issued_at >= cutoff.replace(microsecond=0)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -161,7 +171,7 @@ class UserAccount(ChainedAggregate):
             columns=MappingProxyType(
                 {"id": "user_id", "email": "email", "name": "name", "role": "role"}
             ),
-            values=MappingProxyType({"active": True}),
+            values=MappingProxyType({"active": True, "tokens_valid_after": None}),
         )
 
         email: str
@@ -187,13 +197,14 @@ class UserAccount(ChainedAggregate):
         changed_by: int | None
 
     class Deactivated(Event):
-        """The user can no longer log in; their tokens stop working."""
+        """The user can no longer log in; every token issued so far stops working for good."""
 
         TOPIC = f"{TOPIC_MODULE}:UserAccount.Deactivated"
         effect = TableEffect(
             UserRow,
             key="user_id",
             actor="deactivated_by",
+            columns=MappingProxyType({"tokens_valid_after": "timestamp"}),
             values=MappingProxyType({"active": False}),
         )
 
@@ -213,10 +224,15 @@ class UserAccount(ChainedAggregate):
         reactivated_by: int | None
 
     class PasswordReset(Event):
-        """The user's password was set by someone else (the hash itself is never recorded)."""
+        """The user's password was set by someone else (never the hash); older tokens stop."""
 
         TOPIC = f"{TOPIC_MODULE}:UserAccount.PasswordReset"
-        effect = TableEffect(UserRow, key="user_id", actor="reset_by")
+        effect = TableEffect(
+            UserRow,
+            key="user_id",
+            actor="reset_by",
+            columns=MappingProxyType({"tokens_valid_after": "timestamp"}),
+        )
 
         reset_by: int | None
 
