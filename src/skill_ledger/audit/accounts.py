@@ -8,6 +8,7 @@ the rows one side has and the other lacks.
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
@@ -15,7 +16,14 @@ from skill_ledger.accounts.tables import FIELDS, TABLES, read_rows
 from skill_ledger.audit.findings import Finding, FindingKind, VerifyReport
 from skill_ledger.audit.records import EventRecord
 from skill_ledger.database import Cursor
-from skill_ledger.domain import AccountRows, LicenseRow, UserRow, license_stream_id, user_stream_id
+from skill_ledger.domain import (
+    AccountRows,
+    LicenseRow,
+    UserRow,
+    format_time,
+    license_stream_id,
+    user_stream_id,
+)
 
 Where = tuple[str, int, int]
 STREAM_OF: dict[type[Any], Callable[[int], Any]] = {
@@ -102,4 +110,6 @@ def diff_account_tables(cursor: Cursor, walk: AccountWalk, report: VerifyReport)
 
 
 def _show(value: Any) -> str:
+    if isinstance(value, datetime):
+        return format_time(value)
     return repr(value.value if isinstance(value, StrEnum) else value)
