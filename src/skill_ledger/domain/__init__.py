@@ -5,13 +5,10 @@ It imports only the standard library and eventsourcing's base classes (import-li
 """
 
 from skill_ledger.domain.account import (
-    ACCOUNT_EVENTS,
     AccountRow,
     AccountRows,
-    License,
     LicenseRow,
     TableEffect,
-    UserAccount,
     UserRow,
     check_password,
     parse_role,
@@ -50,10 +47,12 @@ from skill_ledger.domain.errors import (
     UnknownSkill,
     UserNotFound,
 )
+from skill_ledger.domain.license import License
 from skill_ledger.domain.permissions import Action, check_may_read_license, check_role
 from skill_ledger.domain.policy import ValidationPolicy, check_points
 from skill_ledger.domain.record import RECORD_EVENTS, RecordState, SkillRecord
-from skill_ledger.domain.registry import EVENT_CLASSES
+from skill_ledger.domain.registry import ACCOUNT_EVENTS, EVENT_CLASSES
+from skill_ledger.domain.user import UserAccount
 from skill_ledger.domain.vocabulary import (
     ACTIVE_STATUSES,
     MAX_NOTES_LENGTH,

@@ -12,10 +12,13 @@ from typing import Any
 
 from eventsourcing.domain import CanInitAggregate
 
-from skill_ledger.domain.account import ACCOUNT_EVENTS
 from skill_ledger.domain.chain import ChainedAggregate
+from skill_ledger.domain.license import LICENSE_EVENTS
 from skill_ledger.domain.record import RECORD_EVENTS
+from skill_ledger.domain.user import USER_EVENTS
 
+ACCOUNT_EVENTS: tuple[type[Any], ...] = (*USER_EVENTS, *LICENSE_EVENTS)
+"""Every event of a user account or a license."""
 EVENT_CLASSES: tuple[type[Any], ...] = (*RECORD_EVENTS, *ACCOUNT_EVENTS)
 """Every event the ledger stores: skill records' first, then accounts' and licenses'."""
 
