@@ -36,7 +36,8 @@ DESCRIBED = {
     404: "Unknown user or license",
     409: (
         "The accounts forbid it: the email is taken, the user is the last active admin, "
-        "the holder is not an active student, or a student still holds licenses"
+        "the holder is not an active student, a student still holds licenses, or the account "
+        "has no history in the ledger (written outside it)"
     ),
 }
 UserIdPath = FromPath[
@@ -145,7 +146,7 @@ def deactivate_user(request: AuthRequest, accounts: Accounts, user_id: UserIdPat
     status_code=200,
     tags=TAGS,
     summary="Let a deactivated user in again (admins)",
-    responses=problems(400, *COMMON, 404, described=DESCRIBED),
+    responses=problems(400, *COMMON, 404, 409, described=DESCRIBED),
 )
 def activate_user(request: AuthRequest, accounts: Accounts, user_id: UserIdPath) -> UserResponse:
     """Again on an active user records nothing."""
@@ -178,7 +179,7 @@ def set_role(
     status_code=200,
     tags=TAGS,
     summary="Set a user's password (admins; the ledger records the reset, never the password)",
-    responses=problems(400, *COMMON, 404, 413, 415, described=DESCRIBED),
+    responses=problems(400, *COMMON, 404, 409, 413, 415, described=DESCRIBED),
 )
 def reset_password(
     request: AuthRequest,
@@ -221,7 +222,7 @@ def list_licenses(
     status_code=201,
     tags=TAGS,
     summary="Issue a license to an active student (admins)",
-    responses=problems(400, *COMMON, 404, 409, 413, 415, described=DESCRIBED),
+    responses=problems(400, *COMMON, 409, 413, 415, described=DESCRIBED),
 )
 def issue_license(
     request: AuthRequest, accounts: Accounts, data: ClosedJSONBody[HolderRequest]
