@@ -165,14 +165,15 @@ class Accounts:
     def rebuild_tables(self) -> AccountRebuild:
         """Make users and licenses exactly what the account events give (hashes kept)."""
         done = rebuild_accounts(self.db, self.eventlog)
-        self._recent.clear()
+        self._recent.clear()  # after the commit, like every change
         return done
 
     # -- how a change is recorded ---------------------------------------------------------
 
     @contextmanager
     def _changing(self) -> Iterator[Cursor]:
-        """A write transaction holding the accounts lock."""
+        """A write transaction holding the accounts lock; this process's token checks look
+        again once it commits (account changes are rare: the whole cache goes)."""
         with self.db.transaction() as cursor:
             self.db.serialize(cursor, ACCOUNTS_LOCK)
             try:
@@ -182,6 +183,7 @@ class Accounts:
                     f"The change conflicts with what the database holds ({_first_line(e)}): "
                     "run `ledger audit verify`"
                 ) from None
+        self._recent.clear()
 
     def _save(self, cursor: Cursor, aggregate: Any, **kept: Any) -> list[int]:
         """Write the aggregate's row as its new events leave it, then append those events."""
@@ -203,8 +205,6 @@ class Accounts:
                 actor=getattr(event, event.effect.actor),
                 role=event.actor_role,
             )
-        if isinstance(aggregate, UserAccount):
-            self._recent.pop(aggregate.user.id, None)
         return positions
 
     def _saved(self, cursor: Cursor, account: UserAccount, changed: bool) -> tuple[User, bool]:
