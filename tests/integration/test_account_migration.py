@@ -4,10 +4,13 @@ verifiable, reversible while nothing else was recorded, refusing to drop history
 from __future__ import annotations
 
 import dataclasses
+import threading
+import time
 from collections.abc import Callable
 from typing import Any
 from uuid import UUID
 
+import psycopg
 import pytest
 
 from skill_ledger import migrate
@@ -171,3 +174,44 @@ def count_events(db: Database) -> int:
     with db.transaction(write=False) as cursor:
         cursor.execute(f"SELECT COUNT(*) FROM {db.events_table}")
         return int(cursor.fetchone()[0])
+
+
+def test_the_migration_inserts_under_the_event_stores_table_lock(
+    empty_postgres_url: DatabaseURL,
+) -> None:
+    """ROW SHARE lets plain inserts through but not the recorder's EXCLUSIVE lock: the migration
+    waits for it, as ledger_insert_events does."""
+    migrate.upgrade(empty_postgres_url, BEFORE)
+    with psycopg.connect(empty_postgres_url.conninfo(), autocommit=True) as conn:
+        conn.execute(
+            "INSERT INTO users (email, name, role, password_hash) VALUES ('a@b.test', 'A', "
+            "'admin', 'x')"
+        )
+    holder = psycopg.connect(empty_postgres_url.conninfo())
+    holder.execute("LOCK TABLE ledger_events IN ROW SHARE MODE")
+    upgrade = threading.Thread(target=migrate.upgrade, args=(empty_postgres_url,))
+    upgrade.start()
+    try:
+        waited = wait_for_lock_request(empty_postgres_url, "ExclusiveLock")
+    finally:
+        holder.rollback()
+        holder.close()
+        upgrade.join(timeout=60)
+    assert waited
+    assert migrate.current(empty_postgres_url) == migrate.head()
+
+
+def wait_for_lock_request(url: DatabaseURL, mode: str, seconds: float = 30.0) -> bool:
+    """True once some session waits for `mode` on ledger_events (polled until `seconds`)."""
+    deadline = time.monotonic() + seconds
+    with psycopg.connect(url.conninfo(), autocommit=True) as conn:
+        while time.monotonic() < deadline:
+            row = conn.execute(
+                "SELECT 1 FROM pg_locks WHERE relation = 'ledger_events'::regclass "
+                "AND mode = %s AND NOT granted",
+                (mode,),
+            ).fetchone()
+            if row is not None:
+                return True
+            time.sleep(0.05)
+    return False

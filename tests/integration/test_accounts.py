@@ -27,6 +27,7 @@ from skill_ledger.domain import (
 from skill_ledger.services import Services
 from skill_ledger.settings import DatabaseURL
 from tests.conftest import PASSWORD, Cast, seed_cast
+from tests.integration.test_account_migration import wait_for_lock_request
 
 NEW_PASSWORD = "a brand new password"
 
@@ -325,3 +326,25 @@ def test_the_projector_passes_over_account_events_and_its_position_reaches_them(
     status = services.projector.status()
     assert projected == status.head == status.position
     assert services.readmodel.all() == {}
+
+
+def test_account_events_are_appended_under_the_event_stores_table_lock(
+    postgres_url: DatabaseURL, open_services: Callable[..., Services]
+) -> None:
+    """Commit order stays notification order: the append waits for the recorder's EXCLUSIVE
+    lock (a ROW SHARE holder would let a plain insert through)."""
+    services = open_services(postgres_url)
+    holder = psycopg.connect(postgres_url.conninfo())
+    holder.execute("LOCK TABLE ledger_events IN ROW SHARE MODE")
+    adding = threading.Thread(
+        target=services.accounts.add_user, args=("lock@academy.test", "L", Role.AUDITOR, PASSWORD)
+    )
+    adding.start()
+    try:
+        waited = wait_for_lock_request(postgres_url, "ExclusiveLock")
+    finally:
+        holder.rollback()
+        holder.close()
+        adding.join(timeout=60)
+    assert waited
+    assert services.accounts.find_user("lock@academy.test") is not None
