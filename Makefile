@@ -46,7 +46,7 @@ stress: install
 # Schemathesis at length as every role, a new random seed each run (make test runs it briefly).
 fuzz: install
 	LEDGER_FUZZ_EXAMPLES=200 LEDGER_FUZZ_SEED=random \
-		$(BIN)/pytest tests/e2e/test_hostile_input.py -q -s -k schemathesis
+		$(BIN)/pytest tests/e2e/test_hostile_input.py tests/e2e/test_account_roles.py -q -s -k schemathesis
 
 # Known vulnerabilities in every installed (pinned) package; needs the vulnerability service.
 audit: install

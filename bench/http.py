@@ -100,11 +100,8 @@ def _seed(url: DatabaseURL) -> tuple[list[str], str]:
         ]
         admin = accounts.add_user(f"admin-{suffix}@bench.test", "Admin", Role.ADMIN, PASSWORD).email
         student = accounts.add_user(f"student-{suffix}@bench.test", "S", Role.STUDENT, PASSWORD)
-        with db.transaction() as cursor:
-            cursor.executemany(
-                "INSERT INTO licenses (holder_id, created_at) VALUES (%s, now())",
-                [(student.id,)] * LICENSES,
-            )
+        for _ in range(LICENSES):  # each issued in the ledger, like any license
+            accounts.issue_license(student.id)
         return instructors, admin
     finally:
         db.close()

@@ -169,6 +169,10 @@ class Cast:
     student_email: str
 
 
+CAST_EVENTS = 7
+"""The account events seed_cast records in the ledger: six users registered, a license issued."""
+
+
 def seed_cast(services: Services) -> Cast:
     """Create one user of each role and a license held by the student."""
     suffix = uuid.uuid4().hex[:8]

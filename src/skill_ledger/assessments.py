@@ -21,6 +21,8 @@ from skill_ledger.domain import (
     AssessmentNotFound,
     check_may_read_license,
     check_role,
+    license_stream_id,
+    user_stream_id,
 )
 from skill_ledger.readside.consistency import ReadYourWrites
 from skill_ledger.readside.queries import ReadModel
@@ -117,6 +119,18 @@ class Assessments:
         """The pair's assessments at a version or a moment."""
         self._check_pair_audit(actor, license_id, skill)
         return self.trail.state(license_id, skill, version=version, as_of=as_of)
+
+    def user_events(self, actor: Actor, user_id: int) -> list[EventRecord]:
+        """A user account's full history: registration, roles, (de)activations, resets."""
+        check_role(actor.role, Action.AUDIT)
+        self.accounts.user(user_id)
+        return self.trail.stream(user_stream_id(user_id))
+
+    def license_events(self, actor: Actor, license_id: int) -> list[EventRecord]:
+        """A license's full history: who held it, from when, on whose decision."""
+        check_role(actor.role, Action.AUDIT)
+        self.ledger.check_license(license_id)
+        return self.trail.stream(license_stream_id(license_id))
 
     def feed(self, actor: Actor, after: int, limit: int) -> FeedPage:
         """Events after a position, in commit order."""

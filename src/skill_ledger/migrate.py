@@ -43,9 +43,12 @@ def upgrade(url: DatabaseURL, revision: str = "head") -> None:
     command.upgrade(alembic_config(url), revision)
 
 
-def downgrade(url: DatabaseURL, revision: str) -> None:
-    """Revert migrations down to `revision` (e.g. -1)."""
-    command.downgrade(alembic_config(url), revision)
+def downgrade(url: DatabaseURL, revision: str, *, force: bool = False) -> None:
+    """Revert migrations down to `revision` (e.g. -1); `force` lets a revision drop history
+    that nothing can rebuild (it refuses otherwise)."""
+    config = alembic_config(url)
+    config.attributes["force_downgrade"] = force
+    command.downgrade(config, revision)
 
 
 def current(url: DatabaseURL) -> str | None:

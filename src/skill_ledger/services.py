@@ -83,7 +83,7 @@ class Services:
             idle_seconds=settings.projection_idle_seconds,
             on_projected=observer.projected if observer is not None else None,
         )
-        accounts = Accounts(db, hasher)
+        accounts = Accounts(db, hasher, eventlog=eventlog)
         failures = FailedLogins(
             db, settings.login_account_failures, settings.login_account_window_seconds
         )

@@ -25,6 +25,8 @@ from tests.conftest import cheap_hasher, create_database, drop_database
 
 SECRET = "e2e-secret-that-is-at-least-32-bytes-long"
 ISSUER, AUDIENCE = "skill-ledger", "skill-ledger-api"  # the defaults of LEDGER_JWT_ISSUER/AUDIENCE
+DEMO_EVENTS = 5
+"""The account events the demo seeding records: four users registered, a license issued."""
 DEMO = {
     "admin": ("admin@lfa.com", "admin-demo-pass"),
     "instructor": ("instructor@lfa.com", "instructor-demo-pass"),

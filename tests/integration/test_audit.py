@@ -40,7 +40,7 @@ from skill_ledger.domain import (
 )
 from skill_ledger.services import Services
 from skill_ledger.settings import DatabaseURL
-from tests.conftest import Cast, seed_cast
+from tests.conftest import CAST_EVENTS, Cast, seed_cast
 
 DOCS = Path(__file__).resolve().parents[2] / "docs"
 
@@ -147,9 +147,15 @@ def test_a_clean_ledger_verifies_with_its_checkpoint(story: Story) -> None:
     report = story.verify(checkpoint)
     assert report.findings == []
     assert report.ok
-    assert (report.events, report.streams, report.rows_compared) == (9, 3, 5)
+    # The pairs' 9 events in 3 streams, and the cast's account events, one stream each.
+    assert (report.events, report.streams, report.rows_compared) == (
+        9 + CAST_EVENTS,
+        3 + CAST_EVENTS,
+        5,
+    )
+    assert report.account_rows_compared == CAST_EVENTS
     assert report.projected_position == report.head == checkpoint.position
-    assert checkpoint.events == 9
+    assert checkpoint.events == 9 + CAST_EVENTS
     assert (checkpoint.last_stream, checkpoint.last_version) == (str(story.dribbling), 1)
 
 
@@ -213,7 +219,9 @@ def test_csv_export_carries_the_same_events_as_jsonl(story: Story) -> None:
     assert [int(r["position"]) for r in rows] == [e["position"] for e in events]
     assert [r["payload"] for r in rows] == [canonical_json(e["payload"]).decode() for e in events]
     assert [r["hash"] for r in rows] == [e["hash"] for e in events]
-    assert [r["actor"] for r in rows] == [str(e["actor"]) for e in events]
+    assert [r["actor"] for r in rows] == [
+        "" if e["actor"] is None else str(e["actor"]) for e in events
+    ]
 
 
 # --- tampering in PostgreSQL -------------------------------------------------------------------
@@ -571,7 +579,7 @@ def test_the_feed_pages_through_every_event_once_in_order(story: Story) -> None:
         if not page.has_more:
             break
     assert seen == [e["position"] for e in export_jsonl(story)]
-    assert pages == 3
+    assert pages == -(-(9 + CAST_EVENTS) // 3)
     empty = history.feed(after=after, limit=3)
     assert (empty.events, empty.next_after, empty.has_more) == ([], after, False)
     with pytest.raises(InvalidQuery):
@@ -594,8 +602,8 @@ def test_cli_exports_checkpoints_and_verifies_then_exits_4_on_tampering(
     taken = runner.invoke(app, ["audit", "checkpoint", "--out", str(checkpoint)], env=env)
     clean = runner.invoke(app, ["audit", "verify", "--checkpoint", str(checkpoint)], env=env)
     assert (exported.exit_code, taken.exit_code, clean.exit_code) == (0, 0, 0), clean.output
-    assert len(export.read_text(encoding="utf-8").splitlines()) == 10
-    assert json.loads(checkpoint.read_text())["events"] == 9
+    assert len(export.read_text(encoding="utf-8").splitlines()) == 1 + 9 + CAST_EVENTS
+    assert json.loads(checkpoint.read_text())["events"] == 9 + CAST_EVENTS
 
     tamper(
         pg_story,

@@ -17,7 +17,7 @@ from skill_ledger.domain import (
 )
 from skill_ledger.services import Services
 from skill_ledger.settings import DatabaseURL
-from tests.conftest import Cast, seed_cast
+from tests.conftest import CAST_EVENTS, Cast, seed_cast
 
 
 def project(services: Services) -> None:
@@ -116,6 +116,6 @@ def test_rebuild_reproduces_the_live_table(services: Services, cast: Cast) -> No
     live = services.readmodel.all()
     stats = services.projector.rebuild()
     assert services.readmodel.all() == live
-    assert stats.events == 3 * 5  # per skill: 1 + 2 + 0 (identical) + 2
+    assert stats.events == 3 * 5 + CAST_EVENTS  # per skill: 1 + 2 + 0 (identical) + 2
     assert stats.rows == len(live) == 9
     assert services.projector.tracked_position() == stats.position

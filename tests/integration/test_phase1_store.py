@@ -1,4 +1,5 @@
-"""A store written by the phase-1 code still reads, verifies, exports and rebuilds the same."""
+"""A store written by the phase-1 code still reads, verifies, exports and rebuilds the same; the
+upgrade appends opening events for its accounts, which verify too."""
 
 from __future__ import annotations
 
@@ -17,13 +18,23 @@ import pytest
 
 from skill_ledger import migrate
 from skill_ledger.audit.checkpoint import Checkpoint
-from skill_ledger.domain import Actor, Role, format_time
+from skill_ledger.domain import (
+    GENESIS_HASH,
+    MIGRATION,
+    Actor,
+    License,
+    LicenseRow,
+    Role,
+    UserAccount,
+    format_time,
+)
 from skill_ledger.readside.table import COLUMNS, row_values
 from skill_ledger.services import Services
 from skill_ledger.settings import DatabaseURL
 from tests.conftest import create_database, drop_database
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "phase1"
+OLD_EVENTS, ACCOUNTS = 152, 9  # seven users and two licenses: one opening event each
 
 
 @pytest.fixture
@@ -86,14 +97,49 @@ def test_the_phase1_store_upgrades_verifies_exports_and_rebuilds_the_same(
     before_rebuild = plain_rows(services)
     rebuilt = services.projector.rebuild()
 
+    # The old events verify against the old checkpoint; the opening events verify after them.
     assert report.ok, [str(finding) for finding in report.findings]
-    assert (report.events, report.streams, report.snapshots_checked) == (152, 12, 2)
-    assert services.audit.checkpoint().digest == checkpoint.digest
-    assert exported.getvalue() == (files / "export.jsonl").read_bytes()
+    assert (report.events, report.streams, report.snapshots_checked) == (
+        OLD_EVENTS + ACCOUNTS,
+        12 + ACCOUNTS,
+        2,
+    )
+    assert report.account_rows_compared == ACCOUNTS
+    assert checkpoint.position == OLD_EVENTS
+    assert services.audit.checkpoint().events == OLD_EVENTS + ACCOUNTS
+    lines = exported.getvalue().splitlines(keepends=True)
+    assert b"".join(lines[:OLD_EVENTS]) == (files / "export.jsonl").read_bytes()
+    check_opening_events([json.loads(line) for line in lines[OLD_EVENTS:]], services)
     expected_rows = json.loads((files / "rows.json").read_text())
     assert before_rebuild == expected_rows
-    assert (rebuilt.events, rebuilt.rows) == (152, 70)
+    assert (rebuilt.events, rebuilt.rows) == (OLD_EVENTS + ACCOUNTS, 70)
     assert plain_rows(services) == expected_rows
+
+
+def check_opening_events(opening: list[dict[str, Any]], services: Services) -> None:
+    """One event per account, after the old log, chained from genesis, byte for byte what the
+    code writes for the account as the tables hold it, at the migration's time."""
+    assert [e["type"] for e in opening] == ["Registered"] * 7 + ["Issued"] * 2
+    assert {(e["role"], e["actor"], e["version"], e["prev_hash"]) for e in opening} == {
+        (MIGRATION, None, 1, GENESIS_HASH)
+    }
+    at = datetime.fromisoformat(opening[0]["time"])
+    users = services.accounts.users()
+    licenses = services.accounts.licenses()
+    code: list[Any] = [UserAccount.opening(user.row(), at=at) for user in users]
+    code += [License.opening(LicenseRow(id=x.id, holder_id=x.holder_id), at=at) for x in licenses]
+    mapper = services.eventlog.mapper
+    with services.db.transaction(write=False) as cursor:
+        stored = services.eventlog.read(cursor, OLD_EVENTS, ACCOUNTS)
+    for aggregate, row in zip(code, stored, strict=True):
+        [event] = aggregate.collect_events()
+        written = mapper.to_stored_event(event)
+        assert (written.originator_id, written.topic, bytes(written.state)) == (
+            UUID(row.stream_id),
+            row.topic,
+            bytes(row.state),
+        )
+    assert [e["payload"]["email"] for e in opening[:7]] == [user.email for user in users]
 
 
 def test_the_phase1_store_takes_new_commands_on_its_old_streams(
@@ -115,5 +161,5 @@ def test_the_phase1_store_takes_new_commands_on_its_old_streams(
 
     assert replaced.created
     assert report.ok, [str(finding) for finding in report.findings]
-    assert report.events == 154
+    assert report.events == OLD_EVENTS + ACCOUNTS + 2
     assert services.readmodel.get(replaced.assessment_id) is not None

@@ -22,7 +22,7 @@ from skill_ledger.readside.table import write_rows
 from skill_ledger.readside.tracking import PositionAlreadyProjected, Tracking
 from skill_ledger.services import Services
 from skill_ledger.settings import DatabaseURL
-from tests.conftest import Cast, seed_cast
+from tests.conftest import CAST_EVENTS, Cast, seed_cast
 
 WAIT = 10.0  # bound on every wait; tests pass as soon as the condition holds
 T = TypeVar("T")
@@ -320,9 +320,15 @@ def test_status_reports_lag_until_caught_up(
     services.projector.catch_up()
     caught_up = services.projector.status()
 
-    assert (empty.position, empty.head, empty.lag_events, empty.last_batch_at) == (0, 0, 0, None)
+    # Before any assessment, the log already holds the cast's account events.
+    assert (empty.position, empty.head, empty.lag_events, empty.last_batch_at) == (
+        0,
+        CAST_EVENTS,
+        CAST_EVENTS,
+        None,
+    )
     head = logged_events(services)[-1].position
-    assert (behind.position, behind.head, behind.lag_events) == (0, head, 15)
+    assert (behind.position, behind.head, behind.lag_events) == (0, head, 15 + CAST_EVENTS)
     assert (caught_up.position, caught_up.head, caught_up.lag_events) == (head, head, 0)
     assert caught_up.last_batch_at is not None
 

@@ -12,7 +12,7 @@ import msgspec
 import pytest
 
 from skill_ledger.domain import (
-    EVENT_CLASSES,
+    RECORD_EVENTS,
     Actor,
     Assessment,
     Role,
@@ -147,7 +147,7 @@ def test_a_corrupt_payload_is_refused_with_its_position() -> None:
         RowFold(mapper()).apply_all([(position, topic, b'{"timestamp": 3}')])
 
 
-@pytest.mark.parametrize("event_class", EVENT_CLASSES)
+@pytest.mark.parametrize("event_class", RECORD_EVENTS)
 def test_payload_types_cover_version_one_of_each_event(event_class: type[Any]) -> None:
     # A new class_version needs its upcast here too: the fast decoders read version 1 only.
     payload: type[msgspec.Struct] = payload_type(event_class)

@@ -16,6 +16,7 @@ from litestar.openapi.config import OpenAPIConfig
 from litestar.openapi.plugins import JsonRenderPlugin, SwaggerRenderPlugin
 from litestar.plugins.prometheus import PrometheusConfig
 
+from skill_ledger.api.accounts import ACCOUNT_ROUTES
 from skill_ledger.api.assessments import ASSESSMENT_ROUTES
 from skill_ledger.api.audit_trail import AUDIT_TRAIL_ROUTES
 from skill_ledger.api.auth import TokenIssuer, build_jwt_auth
@@ -62,7 +63,7 @@ def create_app(
     lifespan = _lifespan(settings, services, run_projector)
     protected = Router(
         path="/",
-        route_handlers=[*ASSESSMENT_ROUTES, *AUDIT_TRAIL_ROUTES],
+        route_handlers=[*ASSESSMENT_ROUTES, *AUDIT_TRAIL_ROUTES, *ACCOUNT_ROUTES],
         security=[jwt_auth.security_requirement],
         guards=[canonical_path],
     )

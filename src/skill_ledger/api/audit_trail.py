@@ -1,4 +1,5 @@
-"""Auditors' HTTP reads: a pair's events, its state at a past version or time, the global feed."""
+"""Auditors' HTTP reads: a pair's, a user's or a license's events, a pair's state at a past
+version or time, the global feed."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from litestar.params import Parameter
 from litestar.security.jwt import Token
 
 from skill_ledger.accounts import User
+from skill_ledger.api.accounts import UserIdPath
 from skill_ledger.api.auth import actor_of
 from skill_ledger.api.guards import allow
 from skill_ledger.api.openapi import COMMON, LicenseId, Skill, problems
@@ -108,4 +110,34 @@ def event_feed(
     return FeedOut(events=page.events, next_after=page.next_after, has_more=page.has_more)
 
 
-AUDIT_TRAIL_ROUTES = [pair_events, pair_state, event_feed]
+@get(
+    "/api/v1/users/{user_id:int}/events",
+    guards=[allow(Action.AUDIT)],
+    sync_to_thread=True,
+    tags=["audit"],
+    summary="A user account's full event history: who gave which role, when",
+    responses=problems(400, *COMMON, 404, described={404: "Unknown user"}),
+)
+def user_events(
+    request: Request[User, Token, Any], assessments: Assessments, user_id: UserIdPath
+) -> list[EventRecord]:
+    """Every event of the user's stream in version order."""
+    return assessments.user_events(actor_of(request), user_id)
+
+
+@get(
+    "/api/v1/licenses/{license_id:int}/events",
+    guards=[allow(Action.AUDIT)],
+    sync_to_thread=True,
+    tags=["audit"],
+    summary="A license's full event history: who held it, from when",
+    responses=problems(400, *COMMON, 404, described={404: "Unknown license"}),
+)
+def license_events(
+    request: Request[User, Token, Any], assessments: Assessments, license_id: LicenseId
+) -> list[EventRecord]:
+    """Every event of the license's stream in version order."""
+    return assessments.license_events(actor_of(request), license_id)
+
+
+AUDIT_TRAIL_ROUTES = [pair_events, pair_state, event_feed, user_events, license_events]

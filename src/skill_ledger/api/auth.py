@@ -74,16 +74,17 @@ def _whole_seconds(moment: datetime) -> datetime:
 async def retrieve_user(
     token: Token, connection: ASGIConnection[Any, Any, Any, Any]
 ) -> User | None:
-    """The token's user while the account is active (looked up at most once a second per user)."""
+    """The token's user while the account is active and the token was issued after the account
+    was last deactivated or its password reset (looked up at most once a second per user)."""
     try:
         user_id = int(token.sub)
     except ValueError:
         return None
     services: Services = connection.app.state.services
     seen, user = services.accounts.recently_seen(user_id, services.settings.auth_cache_seconds)
-    if seen:
-        return user
-    return await anyio.to_thread.run_sync(services.accounts.active_user, user_id)
+    if not seen:
+        user = await anyio.to_thread.run_sync(services.accounts.active_user, user_id)
+    return user if user is not None and user.row().accepts_token_issued_at(token.iat) else None
 
 
 def build_jwt_auth(secret: str, settings: Settings) -> JWTAuth[User, LedgerToken]:

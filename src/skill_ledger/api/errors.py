@@ -12,12 +12,14 @@ from litestar import Request, Response
 from litestar.exceptions import HTTPException, NotAuthorizedException, ValidationException
 from litestar.types import ExceptionHandlersMap
 
-from skill_ledger.accounts import AccountError
 from skill_ledger.api.schemas import NO_NUL, Problem
 from skill_ledger.audit.trail import InvalidQuery, UnreadableHistory
 from skill_ledger.database import DatabaseUnavailable
 from skill_ledger.domain import (
+    AccountConflict,
     ConcurrencyConflict,
+    DuplicateEmail,
+    InvalidAccount,
     InvalidAssessment,
     InvalidTransition,
     LedgerError,
@@ -136,12 +138,16 @@ LEDGER_STATUS: tuple[tuple[type[LedgerError], int, str | None], ...] = (
     (NotPermitted, 403, None),
     (InvalidTransition, 409, "invalid-transition"),
     (ConcurrencyConflict, 409, "concurrent-update"),
+    (DuplicateEmail, 409, "duplicate-email"),
+    (AccountConflict, 409, "account-conflict"),
 )
 
 
 def on_ledger(request: Request[Any, Any, Any], exc: LedgerError) -> Response[Problem]:
-    """Domain errors: not found 404, not permitted 403, invalid transition 409, bad values 400."""
-    field = exc.field if isinstance(exc, InvalidAssessment | InvalidQuery) else None
+    """Domain errors: not found 404, not permitted 403, conflicts 409, bad values 400."""
+    field = (
+        exc.field if isinstance(exc, InvalidAssessment | InvalidAccount | InvalidQuery) else None
+    )
     for kind, status, slug in LEDGER_STATUS:
         if isinstance(exc, kind):
             retry = {"Retry-After": "1"} if isinstance(exc, ConcurrencyConflict) else None
@@ -154,11 +160,6 @@ def on_unreadable(request: Request[Any, Any, Any], exc: UnreadableHistory) -> Re
     log.error("unreadable_history", path=request.url.path, error=str(exc))
     detail = f"{exc}; the store may have been tampered with: run `ledger audit verify`"
     return problem(request, 500, detail)
-
-
-def on_account(request: Request[Any, Any, Any], exc: AccountError) -> Response[Problem]:
-    """Account errors are the client's."""
-    return problem(request, 400, str(exc))
 
 
 def on_login_refused(request: Request[Any, Any, Any], exc: LoginRefused) -> Response[Problem]:
@@ -189,7 +190,6 @@ EXCEPTION_HANDLERS: ExceptionHandlersMap = {
     HTTPException: on_http,
     LedgerError: on_ledger,
     UnreadableHistory: on_unreadable,
-    AccountError: on_account,
     LoginRefused: on_login_refused,
     DatabaseUnavailable: on_unavailable,
     StoreOperationalError: on_unavailable,

@@ -65,11 +65,12 @@ HEADERS = {
 
 
 def problems(*codes: int, described: Mapping[int, str] | None = None) -> dict[int, ResponseSpec]:
-    """OpenAPI entries for the problem+json answers a route can give."""
+    """OpenAPI entries for the problem+json answers a route can give (`described` overrides)."""
+    descriptions = {**DESCRIBED, **(described or {})}
     return {
         code: ResponseSpec(
             data_container=Problem,
-            description={**DESCRIBED, **(described or {})}[code],
+            description=descriptions[code],
             media_type=PROBLEM_MEDIA_TYPE,
             generate_examples=False,
         )

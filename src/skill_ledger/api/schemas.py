@@ -3,19 +3,28 @@
 from __future__ import annotations
 
 import typing
+from datetime import datetime
 from typing import Annotated, Any
 from uuid import UUID
 
 import msgspec
 from msgspec import Meta
 
+from skill_ledger.accounts import LicenseInfo, User
 from skill_ledger.domain import (
     COLUMNS,
     MAX_NOTES_LENGTH,
     MAX_POINTS_TOTAL,
     MAX_REASON_LENGTH,
     Assessment,
+    Role,
     Status,
+)
+from skill_ledger.domain.account import (
+    MAX_EMAIL_LENGTH,
+    MAX_NAME_LENGTH,
+    MAX_PASSWORD_LENGTH,
+    MIN_PASSWORD_LENGTH,
 )
 
 Points = Annotated[
@@ -28,8 +37,20 @@ Notes = Annotated[
     str, Meta(max_length=MAX_NOTES_LENGTH, pattern=NO_NUL, description="Instructor's notes")
 ]
 Reason = Annotated[str, Meta(min_length=1, max_length=MAX_REASON_LENGTH, pattern=NO_NUL)]
-Email = Annotated[str, Meta(min_length=3, max_length=254, pattern=NO_NUL)]
-Password = Annotated[str, Meta(min_length=1, max_length=1024)]
+Email = Annotated[str, Meta(min_length=3, max_length=MAX_EMAIL_LENGTH, pattern=NO_NUL)]
+Password = Annotated[str, Meta(min_length=1, max_length=MAX_PASSWORD_LENGTH)]
+NewPassword = Annotated[
+    str,
+    Meta(
+        min_length=MIN_PASSWORD_LENGTH,
+        max_length=MAX_PASSWORD_LENGTH,
+        description=f"{MIN_PASSWORD_LENGTH} to {MAX_PASSWORD_LENGTH} characters",
+    ),
+]
+Name = Annotated[
+    str, Meta(min_length=1, max_length=MAX_NAME_LENGTH, pattern=NO_NUL, description="Full name")
+]
+UserId = Annotated[int, Meta(ge=1, le=2**63 - 1, description="A user's id")]
 
 
 class LoginRequest(msgspec.Struct, forbid_unknown_fields=True):
@@ -123,3 +144,76 @@ class Problem(msgspec.Struct, omit_defaults=True):
     instance: str | None = None
     field: str | None = None
     errors: list[dict[str, Any]] | None = None
+
+
+class UserOut(msgspec.Struct):
+    """A user account (never its password hash)."""
+
+    id: int
+    email: str
+    name: str
+    role: Role
+    active: bool
+    created_at: datetime
+
+    @classmethod
+    def of(cls, user: User) -> UserOut:
+        """From the accounts' view of the users table."""
+        return cls(user.id, user.email, user.name, user.role, user.active, user.created_at)
+
+
+class NewUserRequest(msgspec.Struct, forbid_unknown_fields=True):
+    """A new account: login email (unique, case-insensitive), name, role, first password."""
+
+    email: Email
+    name: Name
+    role: Role
+    password: NewPassword
+
+
+class RoleRequest(msgspec.Struct, forbid_unknown_fields=True):
+    """The user's new role."""
+
+    role: Role
+
+
+class PasswordRequest(msgspec.Struct, forbid_unknown_fields=True):
+    """The user's new password."""
+
+    password: NewPassword
+
+
+class UserResponse(msgspec.Struct):
+    """The answer to an account command: changed is false when nothing needed recording."""
+
+    success: bool
+    changed: bool
+    user: UserOut
+
+
+class LicenseOut(msgspec.Struct):
+    """A license and the student holding it."""
+
+    id: int
+    holder_id: int
+    holder_email: str
+    created_at: datetime
+
+    @classmethod
+    def of(cls, held: LicenseInfo) -> LicenseOut:
+        """From the accounts' view of the licenses table."""
+        return cls(held.id, held.holder_id, held.holder_email, held.created_at)
+
+
+class HolderRequest(msgspec.Struct, forbid_unknown_fields=True):
+    """Who holds the license (an active student)."""
+
+    holder_id: UserId
+
+
+class LicenseResponse(msgspec.Struct):
+    """The answer to a license command: changed is false when nothing needed recording."""
+
+    success: bool
+    changed: bool
+    license: LicenseOut

@@ -15,6 +15,7 @@ from typing import IO, Literal
 
 import msgspec
 
+from skill_ledger.audit.accounts import diff_account_tables
 from skill_ledger.audit.checkpoint import Checkpoint, digest_step
 from skill_ledger.audit.findings import ExportStats, VerifyReport
 from skill_ledger.audit.records import EXPORT_COLUMNS, csv_row, record_of
@@ -123,7 +124,8 @@ class Audit:
         checkpoint: Checkpoint | None = None,
         on_progress: ProgressCallback | None = None,
     ) -> VerifyReport:
-        """Check every stream's chain, the checkpoint, the snapshots and the read table."""
+        """Check every stream's chain, the checkpoint, the snapshots, the read table and the
+        account tables."""
         started = time.perf_counter()
         report = VerifyReport(checkpoint=checkpoint)
         with self.db.snapshot() as cursor:
@@ -139,5 +141,6 @@ class Audit:
             walk.finish()
             check_snapshots(cursor, self.eventlog, walk)
             diff_read_table(cursor, walk)
+            diff_account_tables(cursor, walk.accounts, report)
         report.seconds = time.perf_counter() - started
         return report

@@ -25,6 +25,9 @@ class FindingKind(StrEnum):
     READ_TABLE_MISSING_ROW = "read-table-missing-row"
     READ_TABLE_EXTRA_ROW = "read-table-extra-row"
     READ_TABLE_DIFFERING_ROW = "read-table-differing-row"
+    ACCOUNT_TABLE_MISSING_ROW = "account-table-missing-row"
+    ACCOUNT_TABLE_EXTRA_ROW = "account-table-extra-row"
+    ACCOUNT_TABLE_DIFFERING_ROW = "account-table-differing-row"
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,6 +41,8 @@ class Finding:
     position: int | None = None
     assessment_id: str | None = None
     column: str | None = None
+    table: str | None = None
+    row: str | None = None
 
     def __str__(self) -> str:
         where = [
@@ -47,6 +52,8 @@ class Finding:
                 ("version", self.version),
                 ("position", self.position),
                 ("assessment", self.assessment_id),
+                ("table", self.table),
+                ("row", self.row),
                 ("column", self.column),
             )
             if value is not None
@@ -61,6 +68,8 @@ class Finding:
             "version": self.version,
             "position": self.position,
             "assessment_id": self.assessment_id,
+            "table": self.table,
+            "row": self.row,
             "column": self.column,
             "detail": self.detail,
         }
@@ -75,6 +84,7 @@ class VerifyReport:
     head: int = 0
     projected_position: int = 0
     rows_compared: int = 0
+    account_rows_compared: int = 0
     snapshots_checked: int = 0
     checkpoint: Checkpoint | None = None
     findings: list[Finding] = field(default_factory=list)

@@ -87,8 +87,12 @@ class AuditTrail:
 
     def events(self, license_id: int, skill_name: str) -> list[EventRecord]:
         """The pair's full history in version order: who did what, when, with which hash."""
+        return self.stream(record_id(license_id, skill_name))
+
+    def stream(self, stream: UUID) -> list[EventRecord]:
+        """One stream's full history in version order (a pair's, a user's or a license's)."""
         with self.db.transaction(write=False) as cursor:
-            rows = self.eventlog.read_stream(cursor, record_id(license_id, skill_name))
+            rows = self.eventlog.read_stream(cursor, stream)
         return [record_of(row, self.eventlog.mapper) for row in rows]
 
     def state(

@@ -11,6 +11,7 @@ from uuid import UUID
 from eventsourcing.persistence import MapperDeserialisationError, StoredEvent
 from eventsourcing.utils import get_topic
 
+from skill_ledger.audit.accounts import AccountWalk
 from skill_ledger.audit.checkpoint import Checkpoint, digest_step
 from skill_ledger.audit.findings import Finding, FindingKind, VerifyReport
 from skill_ledger.audit.records import EventRecord, decode_event, record_of
@@ -20,6 +21,7 @@ from skill_ledger.domain import (
     GENESIS_HASH,
     Assessment,
     SkillRecord,
+    TableEffect,
     fold,
     format_time,
     record_id,
@@ -79,6 +81,7 @@ class LogWalk:
         self.digested = 0
         self.checkpoint_seen = False
         self.projected_seen = False
+        self.accounts = AccountWalk(self.flag)
 
     def flag(self, finding: Finding) -> None:
         """Report a finding about one stream's events."""
@@ -96,7 +99,11 @@ class LogWalk:
         if record.position == self.report.projected_position:
             self.projected_seen = True
         event = self._decode(raw, record)
-        if event is not None and record.position <= self.report.projected_position:
+        if event is None:
+            return
+        if isinstance(event.effect, TableEffect):  # accounts: their tables follow the log head
+            self.accounts.visit(event, record)
+        elif record.position <= self.report.projected_position:
             self._project(event, record)
 
     def _check_content(self, record: EventRecord) -> None:

@@ -86,7 +86,8 @@ def verify(
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
 ) -> None:
-    """Recompute every chain, check the checkpoint, snapshots and read table; exit 4 on findings."""
+    """Recompute every chain; check the checkpoint, snapshots, read and account tables; exit 4
+    on findings."""
     taken = _read_checkpoint(checkpoint_file) if checkpoint_file is not None else None
     with opened_services() as services, progress("verifying") as on_progress, paused_gc():
         report = services.audit.verify(taken, on_progress)
@@ -98,6 +99,7 @@ def verify(
             "head": report.head,
             "projected_position": report.projected_position,
             "rows_compared": report.rows_compared,
+            "account_rows_compared": report.account_rows_compared,
             "snapshots_checked": report.snapshots_checked,
             "checkpoint": taken.to_json() if taken else None,
             "findings": [finding.to_json() for finding in report.findings],
@@ -115,6 +117,7 @@ def verify(
     err.print(
         f"verified {report.events} events in {report.streams} streams, "
         f"{report.rows_compared} read-table rows at position {report.projected_position}{lag}, "
+        f"{report.account_rows_compared} account rows, "
         f"{report.snapshots_checked} snapshots{covered}: {verdict} "
         f"({report.seconds:.2f} s, {report.events_per_second:,.0f} events/s)",
         highlight=False,

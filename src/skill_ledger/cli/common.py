@@ -23,8 +23,8 @@ from rich.progress import (
 )
 
 from skill_ledger import migrate
-from skill_ledger.accounts import AccountError
 from skill_ledger.database import DatabaseUnavailable
+from skill_ledger.domain import LedgerError
 from skill_ledger.ports import CommandObserver
 from skill_ledger.services import Services
 from skill_ledger.settings import ConfigurationError, Settings
@@ -64,7 +64,7 @@ def friendly_errors(settings: Settings) -> Iterator[None]:
             f"cannot reach the database {settings.database.render()}: {first_line(e)}",
             EXIT_UNREACHABLE,
         )
-    except (AccountError, ConfigurationError) as e:
+    except (LedgerError, ConfigurationError) as e:
         fail(str(e), EXIT_USAGE)
 
 

@@ -12,7 +12,10 @@ from prometheus_client import start_http_server
 from skill_ledger.cli.common import opened_services, out, progress
 from skill_ledger.metrics import PrometheusObserver
 
-app = typer.Typer(help="The football_skill_assessments projection.", no_args_is_help=True)
+app = typer.Typer(
+    help="The football_skill_assessments projection, and the account tables.",
+    no_args_is_help=True,
+)
 log = structlog.get_logger("skill_ledger.cli")
 
 
@@ -49,6 +52,26 @@ def rebuild() -> None:
         f"rebuilt {stats.rows} rows from {stats.events} events in {stats.seconds:.2f} s "
         f"({stats.events_per_second:,.0f} events/s); position {stats.position}"
     )
+
+
+@app.command("rebuild-accounts")
+def rebuild_accounts() -> None:
+    """Rewrite users and licenses from the ledger's account events, keeping password hashes."""
+    with opened_services() as services:
+        done = services.accounts.rebuild_tables()
+    out.print(
+        f"rebuilt {done.rows} account rows from {done.events} events in {done.seconds:.2f} s: "
+        f"{len(done.updated)} corrected, {len(done.restored)} restored, "
+        f"{len(done.deleted)} deleted",
+        highlight=False,
+    )
+    for row in done.updated:
+        out.print(f"corrected {row}", highlight=False)
+    for row in done.restored:
+        note = ": it has no password; run `ledger users reset-password`" if "users" in row else ""
+        out.print(f"restored {row}{note}", highlight=False)
+    for row in done.deleted:
+        out.print(f"deleted {row}: no event of the ledger gives it", highlight=False)
 
 
 @app.command("status")

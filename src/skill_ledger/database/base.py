@@ -106,6 +106,8 @@ class Session(Protocol):
 
 
 RowWriter = Callable[[Sequence[Sequence[Any]]], None]
+StoredRow = tuple[UUID, int, str, bytes]
+"""An event as the events table stores it: stream id, version, topic, state."""
 
 
 class Database(ABC):
@@ -176,6 +178,18 @@ class Database(ABC):
         self, cursor: Cursor, table: str, columns: Sequence[str], upsert: str
     ) -> AbstractContextManager[RowWriter]:
         """A function writing rows into `table` (emptied) in bulk."""
+
+    @abstractmethod
+    def insert_events(self, cursor: Cursor, events: Sequence[StoredRow]) -> list[int]:
+        """Append events in this transaction, under the store's table lock; their positions."""
+
+    @abstractmethod
+    def next_id(self, cursor: Cursor, table: str) -> int:
+        """A new id for a row of `table` (users, licenses), taken before the row is written."""
+
+    @abstractmethod
+    def serialize(self, cursor: Cursor, key: int) -> None:
+        """Hold a lock on `key` until this write transaction ends (writers of `key` take turns)."""
 
     @abstractmethod
     def notify_clause(self, channel: str, payload: str) -> tuple[str, tuple[Any, ...]]:

@@ -17,6 +17,7 @@ from skill_ledger.database.base import (
     DatabaseUnavailable,
     RowWriter,
     Session,
+    StoredRow,
 )
 from skill_ledger.settings import DatabaseURL
 
@@ -177,6 +178,30 @@ class PostgresDatabase(Database):
                     write_row(row)
 
             yield send
+
+    def insert_events(self, cursor: Cursor, events: Sequence[StoredRow]) -> list[int]:
+        """ledger_insert_events: the recorder's EXCLUSIVE table lock (held until commit), NOTIFY."""
+        if not events:
+            return []
+        rows = ", ".join(["(%s, %s, %s, %s)::stored_event_uuid"] * len(events))
+        cursor.execute(
+            f"SELECT ledger_insert_events(ARRAY[{rows}])",
+            [value for event in events for value in event],
+        )
+        return [int(row[0]) for row in cursor.fetchall()]
+
+    def next_id(self, cursor: Cursor, table: str) -> int:
+        """The identity sequence's next value, past any id written without it (a restore)."""
+        cursor.execute(
+            f"SELECT GREATEST(nextval(pg_get_serial_sequence(%s, 'id')), "
+            f"(SELECT COALESCE(MAX(id), 0) + 1 FROM {table}))",
+            (table,),
+        )
+        return int(cursor.fetchone()[0])
+
+    def serialize(self, cursor: Cursor, key: int) -> None:
+        """A transaction-level advisory lock."""
+        cursor.execute("SELECT pg_advisory_xact_lock(%s)", (key,))
 
     def notify_clause(self, channel: str, payload: str) -> tuple[str, tuple[Any, ...]]:
         """pg_notify in the RETURNING list: delivered when the transaction commits."""

@@ -20,6 +20,7 @@ from skill_ledger.database.base import (
     DatabaseUnavailable,
     RowWriter,
     Session,
+    StoredRow,
 )
 from skill_ledger.domain import format_time
 from skill_ledger.settings import DatabaseURL
@@ -178,6 +179,27 @@ class SQLiteDatabase(Database):
                 cursor.executemany(upsert, rows[start : start + WRITE_BATCH])
 
         yield insert
+
+    def insert_events(self, cursor: Cursor, events: Sequence[StoredRow]) -> list[int]:
+        """Plain inserts: the write transaction already excludes every other writer."""
+        positions = []
+        for stream, version, topic, state in events:
+            cursor.execute(
+                f"INSERT INTO {self.events_table} "
+                "(originator_id, originator_version, topic, state) "
+                "VALUES (%s, %s, %s, %s) RETURNING rowid",
+                (stream.hex, version, topic, state),
+            )
+            positions.append(int(cursor.fetchone()[0]))
+        return positions
+
+    def next_id(self, cursor: Cursor, table: str) -> int:
+        """One more than the largest id (the write transaction excludes other writers)."""
+        cursor.execute(f"SELECT COALESCE(MAX(id), 0) + 1 FROM {table}")
+        return int(cursor.fetchone()[0])
+
+    def serialize(self, cursor: Cursor, key: int) -> None:
+        """Nothing more to take: BEGIN IMMEDIATE already serialises every writer."""
 
     def notify_clause(self, channel: str, payload: str) -> tuple[str, tuple[Any, ...]]:
         """Nothing to notify: followers poll."""

@@ -1,8 +1,18 @@
-"""The pure domain: vocabulary, errors, the hash chain, role rules, policy and the skill record.
+"""The pure domain: vocabulary, errors, the hash chain, role rules, policy, the skill record and
+the accounts (users and licenses).
 
 It imports only the standard library and eventsourcing's base classes (import-linter checks).
 """
 
+from skill_ledger.domain.account import (
+    AccountRow,
+    AccountRows,
+    LicenseRow,
+    TableEffect,
+    UserRow,
+    check_password,
+    parse_role,
+)
 from skill_ledger.domain.assessment import (
     COLUMNS,
     Assessment,
@@ -12,38 +22,58 @@ from skill_ledger.domain.assessment import (
     fold,
     transitions,
 )
-from skill_ledger.domain.chain import GENESIS_HASH, canonical_json, chain_hash, event_payload
+from skill_ledger.domain.chain import (
+    GENESIS_HASH,
+    ChainedAggregate,
+    canonical_json,
+    chain_hash,
+    event_payload,
+)
 from skill_ledger.domain.errors import (
+    AccountConflict,
+    AccountError,
     AssessmentNotFound,
     ConcurrencyConflict,
+    DuplicateEmail,
+    InvalidAccount,
     InvalidAssessment,
     InvalidTransition,
     LedgerError,
     LicenseNotFound,
     NotFound,
     NotPermitted,
+    OwnAccountForbidden,
     SelfValidationForbidden,
     UnknownSkill,
+    UserNotFound,
 )
+from skill_ledger.domain.license import License
 from skill_ledger.domain.permissions import Action, check_may_read_license, check_role
 from skill_ledger.domain.policy import ValidationPolicy, check_points
-from skill_ledger.domain.record import EVENT_CLASSES, RecordState, SkillRecord
+from skill_ledger.domain.record import RECORD_EVENTS, RecordState, SkillRecord
+from skill_ledger.domain.registry import ACCOUNT_EVENTS, EVENT_CLASSES
+from skill_ledger.domain.user import UserAccount
 from skill_ledger.domain.vocabulary import (
     ACTIVE_STATUSES,
     MAX_NOTES_LENGTH,
     MAX_POINTS_TOTAL,
     MAX_REASON_LENGTH,
+    MIGRATION,
+    OPERATOR,
     REPLACED_BY_NEW,
     Actor,
     Outcome,
     Role,
     Status,
     format_time,
+    license_stream_id,
     percentage,
     record_id,
+    user_stream_id,
 )
 
 __all__ = [
+    "ACCOUNT_EVENTS",
     "ACTIVE_STATUSES",
     "COLUMNS",
     "EVENT_CLASSES",
@@ -51,38 +81,59 @@ __all__ = [
     "MAX_NOTES_LENGTH",
     "MAX_POINTS_TOTAL",
     "MAX_REASON_LENGTH",
+    "MIGRATION",
+    "OPERATOR",
+    "RECORD_EVENTS",
     "REPLACED_BY_NEW",
+    "AccountConflict",
+    "AccountError",
+    "AccountRow",
+    "AccountRows",
     "Action",
     "Actor",
     "Assessment",
     "AssessmentNotFound",
+    "ChainedAggregate",
     "ConcurrencyConflict",
+    "DuplicateEmail",
+    "InvalidAccount",
     "InvalidAssessment",
     "InvalidTransition",
     "LedgerError",
+    "License",
     "LicenseNotFound",
+    "LicenseRow",
     "NotFound",
     "NotPermitted",
     "Outcome",
+    "OwnAccountForbidden",
     "RecordState",
     "Role",
     "RowEffect",
     "SelfValidationForbidden",
     "SkillRecord",
     "Status",
+    "TableEffect",
     "Transition",
     "UnknownSkill",
+    "UserAccount",
+    "UserNotFound",
+    "UserRow",
     "ValidationPolicy",
     "canonical_json",
     "chain_hash",
     "check_may_read_license",
+    "check_password",
     "check_points",
     "check_role",
     "effect_of",
     "event_payload",
     "fold",
     "format_time",
+    "license_stream_id",
+    "parse_role",
     "percentage",
     "record_id",
     "transitions",
+    "user_stream_id",
 ]

@@ -110,9 +110,10 @@ class RowEffect:
 
 
 def effect_of(event: Any) -> RowEffect | None:
-    """The event class's declared effect on the read row (None: it touches no row)."""
-    effect: RowEffect | None = getattr(type(event), "effect", None)
-    return effect
+    """The event class's declared effect on the read row (None: it touches no assessment row,
+    like the events of accounts and licenses)."""
+    effect = getattr(type(event), "effect", None)
+    return effect if isinstance(effect, RowEffect) else None
 
 
 def fold(rows: dict[UUID, Assessment], events: Iterable[Any]) -> dict[UUID, Assessment]:

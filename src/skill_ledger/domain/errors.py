@@ -68,3 +68,41 @@ class InvalidAssessment(LedgerError):
 
 class ConcurrencyConflict(LedgerError):
     """Other writers kept winning the stream; the command gave up after its retries."""
+
+
+class AccountError(LedgerError):
+    """Base class of the errors about users and licenses."""
+
+
+class InvalidAccount(AccountError):
+    """An account field is malformed (email, name, role, password)."""
+
+    def __init__(self, field: str, reason: str) -> None:
+        super().__init__(f"{field}: {reason}")
+        self.field = field
+        self.reason = reason
+
+
+class DuplicateEmail(AccountError):
+    """Another user already has this email (compared case-insensitively)."""
+
+    def __init__(self, email: str) -> None:
+        super().__init__(f"A user with email {email!r} already exists")
+        self.email = email
+
+
+class UserNotFound(AccountError, NotFound):
+    """No user matches."""
+
+    def __init__(self, who: str) -> None:
+        super().__init__(f"No user {who}")
+        self.who = who
+
+
+class AccountConflict(AccountError):
+    """The accounts as they stand forbid the change (the last active admin, a holder who is not
+    an active student, a student who still holds licenses)."""
+
+
+class OwnAccountForbidden(NotPermitted):
+    """An admin cannot deactivate their own account or change their own role."""

@@ -6,7 +6,7 @@ from collections.abc import Callable, Mapping
 from enum import StrEnum
 from types import MappingProxyType
 
-from skill_ledger.domain.errors import NotPermitted, SelfValidationForbidden
+from skill_ledger.domain.errors import NotPermitted, OwnAccountForbidden, SelfValidationForbidden
 from skill_ledger.domain.vocabulary import Actor, Role
 
 
@@ -18,6 +18,7 @@ class Action(StrEnum):
     ARCHIVE = "archive"
     READ = "read"
     AUDIT = "audit"
+    MANAGE_ACCOUNTS = "manage_accounts"
 
 
 ROLES: Mapping[Action, frozenset[Role]] = MappingProxyType(
@@ -27,6 +28,7 @@ ROLES: Mapping[Action, frozenset[Role]] = MappingProxyType(
         Action.ARCHIVE: frozenset({Role.ADMIN, Role.INSTRUCTOR}),
         Action.READ: frozenset(Role),
         Action.AUDIT: frozenset({Role.ADMIN, Role.AUDITOR}),
+        Action.MANAGE_ACCOUNTS: frozenset({Role.ADMIN}),
     }
 )
 REFUSALS: Mapping[Action, str] = MappingProxyType(
@@ -36,6 +38,7 @@ REFUSALS: Mapping[Action, str] = MappingProxyType(
         Action.ARCHIVE: "Only admins and the assessing instructor can archive an assessment",
         Action.READ: "Role {role} cannot read assessments",
         Action.AUDIT: "Role {role} cannot read the audit trail; only admins and auditors can",
+        Action.MANAGE_ACCOUNTS: "Role {role} cannot manage users or licenses; only admins can",
     }
 )
 
@@ -69,3 +72,15 @@ def check_may_read_license(
     holder = holder_of(license_id)
     if holder is not None and holder != actor.user_id:
         raise NotPermitted("Students can read only the licenses they hold")
+
+
+def check_may_manage_accounts(actor: Actor | None) -> None:
+    """Only admins manage users and licenses; None is an operator at the `ledger` command."""
+    if actor is not None:
+        check_role(actor.role, Action.MANAGE_ACCOUNTS)
+
+
+def check_not_own_account(actor: Actor | None, user_id: int, change: str) -> None:
+    """An admin cannot deactivate or re-role their own account: another admin must."""
+    if actor is not None and actor.user_id == user_id:
+        raise OwnAccountForbidden(f"Admins cannot {change} their own account; ask another admin")

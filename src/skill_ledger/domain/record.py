@@ -14,12 +14,11 @@ from types import MappingProxyType
 from typing import Any, ClassVar
 from uuid import UUID
 
-from eventsourcing.domain import Aggregate, CanInitAggregate
 from eventsourcing.domain import Snapshot as BaseSnapshot
 from eventsourcing.utils import register_topic
 
 from skill_ledger.domain.assessment import TIMESTAMP, Assessment, RowEffect
-from skill_ledger.domain.chain import GENESIS_HASH, chain_hash, plain
+from skill_ledger.domain.chain import GENESIS_HASH, ChainedAggregate
 from skill_ledger.domain.errors import AssessmentNotFound, InvalidTransition
 from skill_ledger.domain.permissions import (
     Action,
@@ -33,7 +32,6 @@ from skill_ledger.domain.vocabulary import (
     Actor,
     Outcome,
     Status,
-    format_time,
     record_id,
 )
 
@@ -56,7 +54,7 @@ class RecordState:
     modified_on: datetime
 
 
-class SkillRecord(Aggregate):
+class SkillRecord(ChainedAggregate):
     """The assessment history of one skill on one license: at most one active assessment."""
 
     license_id: int
@@ -64,7 +62,6 @@ class SkillRecord(Aggregate):
     active: Assessment | None
     archived: dict[UUID, int]
     last_archived: Assessment | None
-    last_hash: str
 
     @classmethod
     def start(cls, license_id: int, skill_name: str, *, at: datetime | None = None) -> SkillRecord:
@@ -81,37 +78,11 @@ class SkillRecord(Aggregate):
         record.last_hash = GENESIS_HASH
         return record
 
-    class Event(Aggregate.Event):
-        """Base of the record's events: actor role, the hash chain, and the effect on the row."""
+    class Event(ChainedAggregate.Event):
+        """Base of the record's events: each declares its `RowEffect` on the read row."""
 
-        TOPIC: ClassVar[str]
+        EFFECT = RowEffect
         effect: ClassVar[RowEffect]
-
-        actor_role: str
-        prev_hash: str
-        hash: str
-
-        def __init_subclass__(cls) -> None:
-            """An event without its own stored topic and row effect is refused at import."""
-            super().__init_subclass__()
-            if issubclass(cls, CanInitAggregate):
-                return  # the library's unused "Created" event: records open with Assessed
-            if not isinstance(cls.__dict__.get("TOPIC"), str):
-                raise TypeError(f"{cls.__qualname__} must declare its stored TOPIC")
-            if not isinstance(cls.__dict__.get("effect"), RowEffect):
-                raise TypeError(f"{cls.__qualname__} must declare its RowEffect as `effect`")
-            register_topic(cls.TOPIC, cls)
-
-        def mutate(self, aggregate: Any) -> Any:
-            """Evolve the record, then move its chain tip to this event."""
-            record = super().mutate(aggregate)
-            assert record is not None
-            record.last_hash = self.hash
-            return record
-
-        def apply(self, aggregate: Any) -> None:
-            """The row the effect gives becomes the active one, or leaves the active set."""
-            aggregate.evolve(self)
 
     class Assessed(Event):
         """An instructor or admin graded the skill; replaces names the archived predecessor."""
@@ -251,14 +222,14 @@ class SkillRecord(Aggregate):
         if replaced is not None:
             self._trigger(
                 self.Archived,
-                actor,
+                actor.role.value,
                 assessment_id=replaced.id,
                 archived_by=actor.user_id,
                 reason=REPLACED_BY_NEW,
             )
         self._trigger(
             self.Assessed,
-            actor,
+            actor.role.value,
             license_id=self.license_id,
             skill_name=self.skill_name,
             assessment_id=assessment_id,
@@ -280,7 +251,10 @@ class SkillRecord(Aggregate):
         if current.status is Status.VALIDATED:
             return Outcome.UNCHANGED
         self._trigger(
-            self.Validated, actor, assessment_id=assessment_id, validated_by=actor.user_id
+            self.Validated,
+            actor.role.value,
+            assessment_id=assessment_id,
+            validated_by=actor.user_id,
         )
         return Outcome.VALIDATED
 
@@ -292,7 +266,7 @@ class SkillRecord(Aggregate):
         reason = check_reason(reason)
         self._trigger(
             self.Archived,
-            actor,
+            actor.role.value,
             assessment_id=assessment_id,
             archived_by=actor.user_id,
             reason=reason,
@@ -334,53 +308,14 @@ class SkillRecord(Aggregate):
             if candidate is not None:
                 yield candidate
 
-    # -- chain --------------------------------------------------------------------------
 
-    def _trigger(self, event_class: type[SkillRecord.Event], actor: Actor, **fields: Any) -> None:
-        timestamp = event_class.create_timestamp()
-        payload = {
-            **{k: plain(v) for k, v in fields.items()},
-            "actor_role": actor.role.value,
-            "timestamp": format_time(timestamp),
-        }
-        class_version = getattr(event_class, "class_version", 1)
-        if class_version > 1:  # stored with the payload (TypedMapper) and chooses upcasters
-            payload["class_version"] = class_version
-        digest = chain_hash(
-            str(self.id), self.version + 1, event_class.__name__, payload, self.last_hash
-        )
-        self.trigger_event(
-            event_class,
-            timestamp=timestamp,
-            actor_role=actor.role.value,
-            prev_hash=self.last_hash,
-            hash=digest,
-            **fields,
-        )
-
-
-EVENT_CLASSES: tuple[type[SkillRecord.Event], ...] = (
+RECORD_EVENTS: tuple[type[SkillRecord.Event], ...] = (
     SkillRecord.Assessed,
     SkillRecord.Validated,
     SkillRecord.Archived,
 )
-"""Every event the ledger stores, in declaration order."""
+"""Every event of a skill record, in declaration order."""
 
 
 register_topic(RECORD_TOPIC, SkillRecord)
 register_topic(SkillRecord.Snapshot.TOPIC, SkillRecord.Snapshot)
-
-
-def _declared_events() -> set[type[SkillRecord.Event]]:
-    found: set[type[SkillRecord.Event]] = set()
-    pending = list(SkillRecord.Event.__subclasses__())
-    while pending:
-        cls = pending.pop()
-        if not issubclass(cls, CanInitAggregate):
-            found.add(cls)
-        pending.extend(cls.__subclasses__())
-    return found
-
-
-if _declared_events() != set(EVENT_CLASSES):  # pragma: no cover - a declaration mistake
-    raise TypeError("EVENT_CLASSES must list every SkillRecord event exactly")

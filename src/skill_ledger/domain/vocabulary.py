@@ -9,6 +9,11 @@ from enum import StrEnum
 from uuid import UUID
 
 RECORD_NAMESPACE = UUID("6f0b1d5e-2c39-5a7e-9a51-3b8f4c0d2e17")
+ACCOUNT_NAMESPACE = UUID("0c5a1f3e-8d2b-5b47-9e61-7a4f2c9d3b58")
+OPERATOR = "operator"
+"""The actor role of account changes made with the `ledger` command (no user id)."""
+MIGRATION = "migration"
+"""The actor role of the opening events a migration wrote for accounts that predate them."""
 REPLACED_BY_NEW = "Replaced by new"
 MAX_POINTS_TOTAL = 1000
 MAX_NOTES_LENGTH = 2000
@@ -63,6 +68,16 @@ class Actor:
 def record_id(license_id: int, skill_name: str) -> UUID:
     """The deterministic stream id of one (license, skill) pair."""
     return uuid.uuid5(RECORD_NAMESPACE, f"{license_id}/{skill_name}")
+
+
+def user_stream_id(user_id: int) -> UUID:
+    """The deterministic stream id of one user's account."""
+    return uuid.uuid5(ACCOUNT_NAMESPACE, f"user/{user_id}")
+
+
+def license_stream_id(license_id: int) -> UUID:
+    """The deterministic stream id of one license."""
+    return uuid.uuid5(ACCOUNT_NAMESPACE, f"license/{license_id}")
 
 
 def format_time(moment: datetime) -> str:

@@ -6,12 +6,14 @@ rebuild, the auditor and the audit trail all read through `EventLog`.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any, NamedTuple
 from uuid import UUID
 
+from eventsourcing.domain import DomainEventProtocol
 from eventsourcing.persistence import StoredEvent
 
-from skill_ledger.database import Cursor, Database, as_uuid
+from skill_ledger.database import Cursor, Database, StoredRow, as_uuid
 from skill_ledger.eventstore.transcoder import TypedMapper
 
 
@@ -67,6 +69,27 @@ class EventLog:
             params.append(upto_version)
         rows = self.db.fetch_raw(cursor, f"{sql} ORDER BY originator_version", params)
         return [LoggedEvent(*row) for row in rows]
+
+    def read_topics(self, cursor: Cursor, topics: Sequence[str]) -> list[LoggedEvent]:
+        """Every event of these types, in position order (the account events, for rebuilds)."""
+        marks = ", ".join(["%s"] * len(topics))
+        rows = self.db.fetch_raw(
+            cursor,
+            f"{self._select} WHERE topic IN ({marks}) ORDER BY {self.position_column}",
+            list(topics),
+        )
+        return [LoggedEvent(*row) for row in rows]
+
+    def append(self, cursor: Cursor, events: Sequence[DomainEventProtocol[UUID]]) -> list[int]:
+        """Store domain events in the caller's transaction (the store's table lock held until
+        its commit); their positions."""
+        stored: list[StoredRow] = []
+        for event in events:
+            item = self.mapper.to_stored_event(event)
+            stored.append(
+                (as_uuid(item.originator_id), item.originator_version, item.topic, item.state)
+            )
+        return self.db.insert_events(cursor, stored)
 
     def read_states(
         self, cursor: Cursor, after: int, limit: int, upto: int

@@ -123,7 +123,10 @@ class RowFold:
         event_class = EVENTS_BY_TOPIC.get(topic)
         if event_class is None:
             raise UnfoldableEvent(f"not an event type of this ledger: {topic}")
-        effect: RowEffect = event_class.effect
+        effect = event_class.effect
+        if not isinstance(effect, RowEffect):  # an account's or a license's: another table's
+            self._handlers[topic] = _ignore
+            return _ignore
         decode = self.mapper.payload_decoder(topic, payload_type(event_class))
         fold = self._creator(effect) if effect.creates else self._changer(event_class, effect)
 
@@ -171,6 +174,10 @@ class RowFold:
                 finished.append(row)
 
         return change
+
+
+def _ignore(_: bytes) -> None:
+    """A known event that changes no assessment row."""
 
 
 def rebuild(

@@ -15,7 +15,7 @@ from typing import Any
 from uuid import UUID
 
 from skill_ledger.database import Cursor, Database, as_optional_time, as_time, as_uuid
-from skill_ledger.domain import COLUMNS, EVENT_CLASSES, Assessment
+from skill_ledger.domain import COLUMNS, RECORD_EVENTS, Assessment
 from skill_ledger.domain.assessment import TRANSITION_COLUMNS
 
 TABLE = "football_skill_assessments"
@@ -23,7 +23,7 @@ MUTABLE: tuple[str, ...] = tuple(
     column
     for column in COLUMNS
     if column in TRANSITION_COLUMNS
-    or any(column in cls.effect.columns for cls in EVENT_CLASSES if not cls.effect.creates)
+    or any(column in cls.effect.columns for cls in RECORD_EVENTS if not cls.effect.creates)
 )
 SELECT = f"SELECT {', '.join(COLUMNS)} FROM {TABLE}"
 UPSERT = (
