@@ -46,8 +46,10 @@ BATCH = Histogram(
     "Commands per event-store transaction (group commit)",
     buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256),
 )
-
-
+SNAPSHOT_FAILURES = Counter(
+    "ledger_snapshot_failures_total",
+    "Snapshots that could not be saved (best effort: their commands were recorded)",
+)
 PROJECTION_DELAY = Histogram(
     "ledger_projection_delay_seconds",
     "From an event's time (its command's decision) to the commit of its read-table row",
@@ -98,6 +100,10 @@ class PrometheusObserver:
         """A projector batch committed; each event's delay from its time to now."""
         for delay in delays:
             PROJECTION_DELAY.observe(delay)
+
+    def snapshot_failed(self) -> None:
+        """A snapshot could not be saved."""
+        SNAPSHOT_FAILURES.inc()
 
 
 class LedgerCollector(Collector):

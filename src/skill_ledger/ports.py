@@ -37,6 +37,9 @@ class CommandObserver(Protocol):
     def projected(self, delays: list[float]) -> None:
         """A projector batch committed; each event's delay from its time to that commit."""
 
+    def snapshot_failed(self) -> None:
+        """Saving a snapshot failed after its command's events were committed."""
+
 
 class NullObserver:
     """Observes nothing."""
@@ -54,4 +57,7 @@ class NullObserver:
         """Ignore."""
 
     def projected(self, delays: list[float]) -> None:
+        """Ignore."""
+
+    def snapshot_failed(self) -> None:
         """Ignore."""

@@ -15,6 +15,7 @@ from skill_ledger.domain import (
     Status,
     UnknownSkill,
 )
+from skill_ledger.ports import NullObserver
 from skill_ledger.services import Services
 from skill_ledger.settings import DatabaseURL
 from tests.conftest import Cast, seed_cast
@@ -106,6 +107,53 @@ def test_snapshots_keep_long_streams_correct(
     assert [snapshot.originator_version for snapshot in snapshots] == [5, 9, 13, 17, 21]
     fresh = open_services(database_url, snapshot_interval=4)
     assert fresh.ledger.record(cast.license_id, "dribbling").active == record.active
+
+
+class CountingObserver(NullObserver):
+    """The observer port, counting what the tests look at."""
+
+    def __init__(self) -> None:
+        self.snapshot_failures = 0
+
+    def snapshot_failed(self) -> None:
+        self.snapshot_failures += 1
+
+
+REFUSE_SNAPSHOTS = {
+    "sqlite": [
+        "CREATE TRIGGER refuse_snapshots BEFORE INSERT ON stored_snapshots "
+        "BEGIN SELECT RAISE(ABORT, 'snapshot store refuses writes'); END"
+    ],
+    "postgresql": [
+        "CREATE FUNCTION refuse_snapshots() RETURNS trigger LANGUAGE plpgsql AS "
+        "$$ BEGIN RAISE EXCEPTION 'snapshot store refuses writes'; END $$",
+        "CREATE TRIGGER refuse_snapshots BEFORE INSERT ON ledger_snapshots "
+        "FOR EACH ROW EXECUTE FUNCTION refuse_snapshots()",
+    ],
+}
+
+
+def test_a_failing_snapshot_neither_fails_the_recorded_command_nor_goes_unnoticed(
+    database_url: DatabaseURL, open_services: Callable[..., Services]
+) -> None:
+    observer = CountingObserver()
+    services = open_services(database_url, snapshot_interval=2, observer=observer)
+    cast = seed_cast(services)
+    with services.db.transaction() as cursor:
+        for statement in REFUSE_SNAPSHOTS[database_url.backend]:
+            cursor.execute(statement)
+
+    first = services.ledger.assess(cast.instructor, cast.license_id, "passing", 3, 10)
+    second = services.ledger.assess(cast.instructor, cast.license_id, "passing", 4, 10)
+
+    assert (first.outcome, second.outcome) == (Outcome.CREATED, Outcome.REPLACED)
+    assert observer.snapshot_failures == 1  # versions 2–3 crossed the interval
+    record = services.ledger.record(cast.license_id, "passing")
+    assert record.version == 3
+    assert record.active is not None
+    assert record.active.id == second.assessment_id
+    project(services)
+    assert services.readmodel.get(second.assessment_id) is not None
 
 
 def test_rebuild_reproduces_the_live_table(services: Services, cast: Cast) -> None:
