@@ -146,12 +146,13 @@ class Ledger(Application[UUID]):
         prior = self.prior_assessments(actor)
 
         def decide(record: SkillRecord) -> tuple[Outcome, UUID]:
-            replaced = record.active
+            replaced, last = record.active, record.last_assessment
             requires = policy.requires_validation(
                 actor,
                 prior,
                 percentage(points_earned, points_total),
-                replaced.percentage if replaced else None,
+                last.percentage if last else None,
+                replaced,
             )
             new_id = uuid4()
             outcome = record.assess(actor, points_earned, points_total, notes, requires, new_id)

@@ -14,6 +14,7 @@ from skill_ledger.domain import (
     Outcome,
     Status,
     UnknownSkill,
+    ValidationPolicy,
 )
 from skill_ledger.ports import NullObserver
 from skill_ledger.services import Services
@@ -107,6 +108,46 @@ def test_snapshots_keep_long_streams_correct(
     assert [snapshot.originator_version for snapshot in snapshots] == [5, 9, 13, 17, 21]
     fresh = open_services(database_url, snapshot_interval=4)
     assert fresh.ledger.record(cast.license_id, "dribbling").active == record.active
+
+
+def test_the_score_jump_counts_from_the_last_assessment_even_when_archived(
+    database_url: DatabaseURL, open_services: Callable[..., Services]
+) -> None:
+    services = open_services(database_url, policy=ValidationPolicy(new_instructor_assessments=0))
+    cast = seed_cast(services)
+    low = services.ledger.assess(cast.instructor, cast.license_id, "passing", 2, 10)
+    project(services)
+    services.ledger.archive(cast.instructor, low.assessment_id, "let me redo this")
+    high = services.ledger.assess(cast.instructor, cast.license_id, "passing", 10, 10)
+    assert high.outcome is Outcome.CREATED
+    assert high.assessment is not None
+    assert high.assessment.requires_validation
+
+
+def test_replacing_a_validated_or_someone_elses_assessment_needs_validation(
+    database_url: DatabaseURL, open_services: Callable[..., Services]
+) -> None:
+    services = open_services(database_url, policy=ValidationPolicy(new_instructor_assessments=0))
+    cast = seed_cast(services)
+    theirs = services.ledger.assess(cast.other_instructor, cast.license_id, "passing", 8, 10)
+    project(services)
+    services.ledger.validate(cast.admin, theirs.assessment_id)
+    mine = services.ledger.assess(cast.instructor, cast.license_id, "passing", 9, 10)
+    project(services)
+    services.ledger.archive(cast.instructor, mine.assessment_id, "never mind")
+    on_other = services.ledger.assess(cast.other_instructor, cast.license_id, "dribbling", 5, 10)
+    replaced = services.ledger.assess(cast.instructor, cast.license_id, "dribbling", 6, 10)
+    own = services.ledger.assess(cast.instructor, cast.license_id, "dribbling", 7, 10)
+
+    assert mine.outcome is Outcome.REPLACED
+    assert mine.assessment is not None
+    assert mine.assessment.requires_validation, "replaced a validated assessment"
+    assert on_other.assessment is not None
+    assert not on_other.assessment.requires_validation
+    assert replaced.assessment is not None
+    assert replaced.assessment.requires_validation, "replaced another instructor's"
+    assert own.assessment is not None
+    assert not own.assessment.requires_validation, "replaced its own, small change"
 
 
 class CountingObserver(NullObserver):
