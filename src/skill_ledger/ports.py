@@ -40,6 +40,9 @@ class CommandObserver(Protocol):
     def snapshot_failed(self) -> None:
         """Saving a snapshot failed after its command's events were committed."""
 
+    def projection_failed(self) -> None:
+        """A projector batch failed (the projection cannot apply an event)."""
+
 
 class NullObserver:
     """Observes nothing."""
@@ -60,4 +63,7 @@ class NullObserver:
         """Ignore."""
 
     def snapshot_failed(self) -> None:
+        """Ignore."""
+
+    def projection_failed(self) -> None:
         """Ignore."""

@@ -43,7 +43,8 @@ DESCRIBED = {
     415: "The body is not application/json",
     429: "Too many login attempts from this client",
     500: "Unexpected server error (logged with its traceback)",
-    503: "The database is unavailable",
+    503: "The database is unavailable, or the read side does not show the command yet "
+    "(Retry-After; the same command again is safe)",
 }
 COMMON = (401, 403, 500, 503)
 

@@ -96,6 +96,16 @@ class EventLog:
         row = cursor.fetchone()
         return int(row[0] or 0) if row else 0
 
+    def stream_head(self, cursor: Cursor, stream: UUID) -> int:
+        """The position of a stream's last event, 0 when it has none."""
+        cursor.execute(
+            f"SELECT {self.position_column} FROM {self.table} WHERE originator_id = %s "
+            "ORDER BY originator_version DESC LIMIT 1",
+            (self.db.stream_param(stream),),
+        )
+        row = cursor.fetchone()
+        return int(row[0]) if row else 0
+
     def count(self, cursor: Cursor) -> int:
         """How many events the log holds."""
         cursor.execute(f"SELECT COUNT(*) FROM {self.table}")
