@@ -85,8 +85,11 @@ class ReadYourWrites:
         return True
 
     def _check(self, position: int) -> None:
-        stall = self.projector.stall
-        if stall is not None and position > self.projector.watch.position:
+        projector = self.projector
+        if projector.stall is not None:  # still recorded? a rebuild elsewhere may have fixed it
+            projector.observe(projector.tracking.state())
+        stall = projector.stall
+        if stall is not None and position > projector.watch.position:
             raise self._stalled(stall)
         if self.projector.db.breaker.is_open:
             raise NotYetVisible(
