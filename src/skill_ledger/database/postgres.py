@@ -145,6 +145,10 @@ class PostgresDatabase(Database):
         """uuid column: the UUID itself."""
         return stream
 
+    def stream_text(self, stream: UUID) -> str:
+        """uuid::text: lowercase, hyphenated (the type has no other spelling)."""
+        return str(stream)
+
     def fetch_raw(self, cursor: Cursor, sql: str, params: Sequence[Any]) -> list[Any]:
         """Binary results: bytea arrives as bytes, no hex round trip."""
         assert isinstance(cursor, psycopg.Cursor)
