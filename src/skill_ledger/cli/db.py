@@ -22,12 +22,18 @@ def upgrade(revision: Annotated[str, typer.Argument(help="Target revision.")] = 
 
 
 @app.command("downgrade", context_settings={"ignore_unknown_options": True})
-def downgrade(revision: Annotated[str, typer.Argument(help="Target, e.g. -1.")]) -> None:
-    """Revert migrations down to REVISION."""
+def downgrade(
+    revision: Annotated[str, typer.Argument(help="Target, e.g. -1.")],
+    force: Annotated[
+        bool,
+        typer.Option("--force", help="Drop tables holding rows nothing can rebuild (accounts…)."),
+    ] = False,
+) -> None:
+    """Revert migrations down to REVISION (refused if it would drop rows nothing can rebuild)."""
     settings = load_settings()
     with friendly_errors(settings):
         try:
-            migrate.downgrade(settings.database, revision)
+            migrate.downgrade(settings.database, revision, force=force)
         except RuntimeError as e:
             fail(str(e))
         out.print(migrate.describe(migrate.current(settings.database)))
