@@ -82,4 +82,5 @@ def test_health_is_healthy_with_its_database(server: Server) -> None:
     with server.client() as client:
         response = client.get("/health")
     assert response.status_code == 200
-    assert response.json() == {"status": "healthy"}
+    assert response.json()["status"] == "healthy"
+    assert "stalled_at" not in response.json()["projector"]
