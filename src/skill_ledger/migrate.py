@@ -90,12 +90,17 @@ def upgrade(url: DatabaseURL, revision: str = "head") -> None:
 
 
 def downgrade(url: DatabaseURL, revision: str, *, force: bool = False) -> None:
-    """Revert migrations down to `revision` (e.g. -1); DowngradeRefused when that would drop
-    rows nothing can rebuild, unless `force`."""
+    """Revert migrations down to `revision` (e.g. -1), unless that drops what cannot be rebuilt.
+
+    DowngradeRefused names each table and its rows; `force` drops them anyway.
+    """
     if not force:
         at_stake = rows_at_stake(url, revision)
         if at_stake:
-            tables = ", ".join(f"{table} ({count} rows)" for table, count in at_stake.items())
+            tables = ", ".join(
+                f"{table} ({count} row{'' if count == 1 else 's'})"
+                for table, count in at_stake.items()
+            )
             raise DowngradeRefused(
                 f"Refusing to downgrade to {revision}: it would drop {tables}, which nothing "
                 "can rebuild. Back the database up first, then add --force if you mean it."

@@ -140,7 +140,7 @@ def test_db_downgrade_that_would_drop_accounts_is_refused_unless_forced(
     reopened.close()
     forced = ledger(database_url, "db", "downgrade", EVENT_STORE_REVISION, "--force")
 
-    assert_clean_failure(refused, "users (6 rows)", "licenses (1 rows)", "--force")
+    assert_clean_failure(refused, "users (6 rows)", "licenses (1 row)", "--force")
     assert users_kept
     assert forced.exit_code == 0, forced.output
     assert schema.current(database_url) == EVENT_STORE_REVISION
@@ -158,7 +158,7 @@ def test_db_downgrade_keeps_changed_report_settings_but_not_the_defaults(
         cursor.execute("UPDATE report_settings SET backlog_alert_pending = 50")
     defaults = ledger(database_url, "db", "downgrade", below_reports)
 
-    assert_clean_failure(changed, "report_settings (1 rows)")
+    assert_clean_failure(changed, "report_settings (1 row)")
     assert defaults.exit_code == 0, defaults.output
     assert schema.current(database_url) == below_reports
 

@@ -21,8 +21,11 @@ from skill_ledger.services import Services
     responses={503: ResponseSpec(Health, description="The database is unreachable")},
 )
 def health(services: Services) -> Response[Health]:
-    """Checked, not assumed: one query on a pooled connection (the log head and the tracking
-    row). Details stay generic: no host, port or database name."""
+    """Checked, not assumed: one query on a pooled connection; details stay generic.
+
+    The query reads the log head and the tracking row (position, stall); the answer never
+    names the host, port or database.
+    """
     unavailable: tuple[type[Exception], ...] = (
         DatabaseUnavailable,
         *services.db.connection_errors,

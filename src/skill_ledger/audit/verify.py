@@ -91,8 +91,11 @@ class LogWalk:
             self._project(event, record)
 
     def _check_spelling(self, raw: LoggedEvent, record: EventRecord) -> None:
-        """The application finds events by their exact stored stream id and topic; the chain
-        hashes the id and type as they mean, so a respelling verifies yet hides the event."""
+        """Stream id and topic exactly as the ledger writes them.
+
+        The application finds events by their exact stored id and topic, while the chain hashes
+        what they mean: a respelling would verify yet hide the event.
+        """
         where = (record.stream, record.version, record.position)
         wrong = self.misspelling(raw.stream_id) if self.misspelling else None
         if wrong is not None:

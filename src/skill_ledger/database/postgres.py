@@ -131,8 +131,10 @@ class PostgresDatabase(Database):
 
     @contextmanager
     def connect(self, *, autocommit: bool) -> Iterator[psycopg.Connection[Any]]:
-        """A connection of its own, outside the pool (closed at the end of the block), with
-        TCP keepalives and a user timeout at both ends."""
+        """A connection of its own, outside the pool (closed at the end of the block).
+
+        TCP keepalives and a user timeout at both ends, as on pooled connections.
+        """
         try:
             connection = psycopg.connect(
                 self.conninfo,

@@ -69,8 +69,11 @@ class ReadYourWrites:
                 )
 
     def wait_for_stream(self, stream: UUID) -> None:
-        """Wait until the read table reflects every event of a stream (commands that recorded
-        nothing answer with what earlier commands, perhaps in other processes, recorded)."""
+        """Wait until the read table reflects every event of a stream.
+
+        A command that recorded nothing answers with what earlier commands, perhaps of other
+        processes, recorded: the read table must show that.
+        """
         with self.eventlog.db.transaction(write=False) as cursor:
             position = self.eventlog.stream_head(cursor, stream)
         self.wait(position)
