@@ -62,7 +62,7 @@ def retried(command: Callable[[], httpx.Response]) -> httpx.Response:
 def test_without_a_projector_commands_answer_503_and_succeed_once_it_runs(
     sqlite_url: DatabaseURL, launch: Callable[..., Server], tmp_path: Path
 ) -> None:
-    server = launch(sqlite_url, {"LEDGER_PROJECTION_WAIT_SECONDS": "2"}, "--no-projector")
+    server = launch(sqlite_url, {"LEDGER_PROJECTION_WAIT_SECONDS": "1"}, "--no-projector")
     with server.client() as client:
         first = assess(server, client, "passing", 9)
         history = client.get(
