@@ -18,6 +18,7 @@ from argon2 import PasswordHasher
 
 from skill_ledger import migrate as schema
 from skill_ledger.domain import Actor, Role
+from skill_ledger.ports import CommandObserver
 from skill_ledger.services import Services
 from skill_ledger.settings import DatabaseURL, Settings
 
@@ -145,8 +146,12 @@ def open_services() -> Iterator[Callable[..., Services]]:
     """Open Services on a URL (closed at teardown)."""
     opened: list[Services] = []
 
-    def _open(url: DatabaseURL, **overrides: Any) -> Services:
-        services = Services.open(test_settings(url, **overrides), hasher=cheap_hasher())
+    def _open(
+        url: DatabaseURL, *, observer: CommandObserver | None = None, **overrides: Any
+    ) -> Services:
+        services = Services.open(
+            test_settings(url, **overrides), hasher=cheap_hasher(), observer=observer
+        )
         opened.append(services)
         return services
 

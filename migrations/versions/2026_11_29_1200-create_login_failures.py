@@ -5,7 +5,7 @@ limit answers the same for unknown emails and stores no address. Rows are dispos
 expired window is deleted by the next process that passes by, and downgrading drops the table.
 
 Revision ID: 2026_11_29_1200
-Revises: 2026_11_25_0950
+Revises: 2026_11_29_1101
 Create Date: 2026-11-29 12:00:00
 """
 
@@ -15,7 +15,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "2026_11_29_1200"
-down_revision = "2026_11_25_0950"
+down_revision = "2026_11_29_1101"
 branch_labels = None
 depends_on = None
 

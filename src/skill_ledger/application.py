@@ -146,12 +146,13 @@ class Ledger(Application[UUID]):
         prior = self.prior_assessments(actor)
 
         def decide(record: SkillRecord) -> tuple[Outcome, UUID]:
-            replaced = record.active
+            replaced, last = record.active, record.last_assessment
             requires = policy.requires_validation(
                 actor,
                 prior,
                 percentage(points_earned, points_total),
-                replaced.percentage if replaced else None,
+                last.percentage if last else None,
+                replaced,
             )
             new_id = uuid4()
             outcome = record.assess(actor, points_earned, points_total, notes, requires, new_id)
@@ -338,12 +339,21 @@ class Ledger(Application[UUID]):
         return CommandResult(outcome, assessment_id, found, position, license_id, skill_name)
 
     def _maybe_snapshot(self, record: SkillRecord, events: list[Any]) -> None:
-        """Snapshot the in-memory record when its events crossed a multiple of the interval."""
+        """Snapshot the record when its events crossed a multiple of the interval (best effort)."""
         interval = self.settings.snapshot_interval
         first, last = events[0].originator_version, events[-1].originator_version
         if self.snapshots is None or (first - 1) // interval == last // interval:
             return
-        self.snapshots.put([SkillRecord.Snapshot.take(record)])
+        try:
+            self.snapshots.put([SkillRecord.Snapshot.take(record)])
+        except Exception as e:  # the events are committed; a snapshot only saves replay time
+            self.observer.snapshot_failed()
+            log.warning(
+                "snapshot_failed",
+                stream=str(record.id),
+                version=record.version,
+                error=str(e).splitlines()[0] if str(e) else type(e).__name__,
+            )
 
     @staticmethod
     def _log_transitions(changes: list[Transition]) -> None:

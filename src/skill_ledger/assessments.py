@@ -6,6 +6,7 @@ from the domain, the state from the ledger, the read table and the audit trail.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from uuid import UUID
@@ -22,6 +23,7 @@ from skill_ledger.domain import (
     check_may_read_license,
     check_role,
     license_stream_id,
+    record_id,
     user_stream_id,
 )
 from skill_ledger.readside.consistency import ReadYourWrites
@@ -70,14 +72,33 @@ class Assessments:
 
     def validate(self, actor: Actor, assessment_id: UUID) -> Answer:
         """An admin confirms an assessment someone else made."""
-        return self._answer(self.ledger.validate(actor, assessment_id))
+        return self._answer(self._once_found(lambda: self.ledger.validate(actor, assessment_id)))
 
     def archive(self, actor: Actor, assessment_id: UUID, reason: str) -> Answer:
         """Take an assessment out of the active set, with a reason."""
-        return self._answer(self.ledger.archive(actor, assessment_id, reason))
+        return self._answer(
+            self._once_found(lambda: self.ledger.archive(actor, assessment_id, reason))
+        )
+
+    def _once_found(self, command: Callable[[], CommandResult]) -> CommandResult:
+        """Run a command on an assessment found through the read table.
+
+        An assessment recorded but not yet projected is not there yet: wait (bounded) until
+        the read table reflects the whole log and look again, before answering not found.
+        """
+        try:
+            return command()
+        except AssessmentNotFound:
+            if not self.consistency.reach_head():
+                raise
+        return command()
 
     def _answer(self, result: CommandResult) -> Answer:
-        self.consistency.wait(result.position)
+        """The assessment, once the read table shows what the command did (or found)."""
+        if result.position is not None:
+            self.consistency.wait(result.position)
+        else:
+            self.consistency.wait_for_stream(record_id(result.license_id, result.skill_name))
         row = result.assessment or self.readmodel.get(result.assessment_id)
         if row is None:
             raise AssessmentNotFound(result.assessment_id)

@@ -46,8 +46,14 @@ BATCH = Histogram(
     "Commands per event-store transaction (group commit)",
     buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256),
 )
-
-
+SNAPSHOT_FAILURES = Counter(
+    "ledger_snapshot_failures_total",
+    "Snapshots that could not be saved (best effort: their commands were recorded)",
+)
+PROJECTION_FAILURES = Counter(
+    "ledger_projection_failures_total",
+    "Projector batches that failed to apply an event (a stall retries every few seconds)",
+)
 PROJECTION_DELAY = Histogram(
     "ledger_projection_delay_seconds",
     "From an event's time (its command's decision) to the commit of its read-table row",
@@ -99,6 +105,14 @@ class PrometheusObserver:
         for delay in delays:
             PROJECTION_DELAY.observe(delay)
 
+    def snapshot_failed(self) -> None:
+        """A snapshot could not be saved."""
+        SNAPSHOT_FAILURES.inc()
+
+    def projection_failed(self) -> None:
+        """A projector batch failed."""
+        PROJECTION_FAILURES.inc()
+
 
 class LedgerCollector(Collector):
     """Projection lag and validation backlog, read from the database at each scrape."""
@@ -108,7 +122,7 @@ class LedgerCollector(Collector):
 
     def collect(self) -> Iterator[Metric]:
         """Gauges for the projection and the backlog."""
-        status = self.services.projector.status()
+        status = self.services.projector.status(self.services.db)
         lag_seconds = self.services.projector.lag_seconds(status)
         backlog = reports.backlog(self.services.db)
         yield GaugeMetricFamily(
@@ -121,6 +135,12 @@ class LedgerCollector(Collector):
             "ledger_projection_lag_events",
             "Events recorded but not yet projected",
             value=status.lag_events,
+        )
+        yield GaugeMetricFamily(
+            "ledger_projector_stalled",
+            "1 while the projection cannot apply an event (see /health; `ledger projection "
+            "rebuild` repairs it)",
+            value=0.0 if status.stall is None else 1.0,
         )
         yield GaugeMetricFamily(
             "ledger_projection_lag_seconds",

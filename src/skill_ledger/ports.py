@@ -37,6 +37,12 @@ class CommandObserver(Protocol):
     def projected(self, delays: list[float]) -> None:
         """A projector batch committed; each event's delay from its time to that commit."""
 
+    def snapshot_failed(self) -> None:
+        """Saving a snapshot failed after its command's events were committed."""
+
+    def projection_failed(self) -> None:
+        """A projector batch failed (the projection cannot apply an event)."""
+
 
 class NullObserver:
     """Observes nothing."""
@@ -54,4 +60,10 @@ class NullObserver:
         """Ignore."""
 
     def projected(self, delays: list[float]) -> None:
+        """Ignore."""
+
+    def snapshot_failed(self) -> None:
+        """Ignore."""
+
+    def projection_failed(self) -> None:
         """Ignore."""

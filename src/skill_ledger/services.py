@@ -82,12 +82,13 @@ class Services:
             poll_seconds=settings.projection_poll_seconds,
             idle_seconds=settings.projection_idle_seconds,
             on_projected=observer.projected if observer is not None else None,
+            on_failed=observer.projection_failed if observer is not None else None,
         )
         accounts = Accounts(db, hasher, eventlog=eventlog)
         failures = FailedLogins(
             db, settings.login_account_failures, settings.login_account_window_seconds
         )
-        consistency = ReadYourWrites(projector, settings.projection_wait_seconds)
+        consistency = ReadYourWrites(projector, eventlog, settings.projection_wait_seconds)
         trail = AuditTrail(db, eventlog)
         return cls(
             settings=settings,

@@ -174,6 +174,16 @@ def _skills(key: str, raw: str) -> object:
     return skills or DEFAULT_SKILLS
 
 
+FLAGS = {"true": True, "1": True, "yes": True, "false": False, "0": False, "no": False}
+
+
+def _flag(key: str, raw: str) -> object:
+    try:
+        return FLAGS[raw.lower()]
+    except KeyError:
+        raise ConfigurationError(f"{key} must be true or false, got {raw!r}") from None
+
+
 def _text(_: str, raw: str) -> object:
     return raw
 
@@ -268,4 +278,6 @@ VARIABLES: tuple[tuple[str, str, Parse], ...] = (
 POLICY_VARIABLES: tuple[tuple[str, str, Parse], ...] = (
     ("new_instructor_assessments", "LEDGER_POLICY_NEW_INSTRUCTOR", _number(int)),
     ("score_jump_percent", "LEDGER_POLICY_SCORE_JUMP", _number(float)),
+    ("replacing_validated", "LEDGER_POLICY_REPLACING_VALIDATED", _flag),
+    ("replacing_others", "LEDGER_POLICY_REPLACING_OTHERS", _flag),
 )

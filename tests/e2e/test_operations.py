@@ -38,6 +38,8 @@ def test_health_answers_503_when_its_database_is_gone(launch: Callable[..., Serv
     assert response.json()["status"] == "unhealthy"
     assert "database" in response.json()["detail"]
     assert elapsed < 10, "health must fail fast, not hang"
+    for secret in (name, url.host, str(url.port)):
+        assert secret not in response.text, f"/health names {secret}"
 
 
 def run_serve(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:

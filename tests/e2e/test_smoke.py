@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import threading
 
+import psycopg
+
+from skill_ledger.settings import DatabaseURL
 from tests.e2e.conftest import Server
 
 ASSESS = "/api/v1/licenses/1/skills/ball_control/assess"
@@ -78,8 +81,25 @@ def test_two_simultaneous_identical_assesses_give_one_201_and_one_identical(serv
     assert sorted(results) == [(200, False), (201, True)]
 
 
+def database_sessions(url: DatabaseURL) -> int:
+    """Sessions ever opened to this database (pg_stat_database counts them at connect)."""
+    with psycopg.connect(url.conninfo()) as conn:
+        row = conn.execute(
+            "SELECT sessions FROM pg_stat_database WHERE datname = current_database()"
+        ).fetchone()
+    assert row is not None
+    return int(row[0])
+
+
 def test_health_is_healthy_with_its_database(server: Server) -> None:
     with server.client() as client:
         response = client.get("/health")
+        before = database_sessions(server.database)
+        again = [client.get("/health") for _ in range(40)]
+    opened = database_sessions(server.database) - before
+
     assert response.status_code == 200
-    assert response.json() == {"status": "healthy"}
+    assert response.json()["status"] == "healthy"
+    assert set(response.json()["projector"]) == {"position", "head", "lag_events"}
+    assert {answer.status_code for answer in again} == {200}
+    assert opened < 10, f"40 health checks opened {opened} sessions: use the pool"

@@ -437,6 +437,80 @@ def test_tampering_in_sqlite_is_named_too(
     assert named(report, FindingKind.DELETED_EVENT, story.passing, 2)
 
 
+def respell(sqlite_url: DatabaseURL, sql: str, *params: Any) -> None:
+    """Edit the SQLite file with its CHECK constraints ignored, as a hex editor could."""
+    with sqlite3.connect(sqlite_url.path) as conn:
+        conn.execute("PRAGMA ignore_check_constraints = ON")
+        conn.execute(sql, params)
+
+
+@pytest.mark.parametrize("spelling", [str, lambda stream: stream.hex.upper()])
+def test_a_stream_id_respelled_in_sqlite_is_named_not_verified_clean(
+    sqlite_url: DatabaseURL, open_services: Callable[..., Services], spelling: Any
+) -> None:
+    story = tell_story(open_services(sqlite_url))
+    checkpoint = story.audit.checkpoint()
+    respell(
+        sqlite_url,
+        "UPDATE stored_events SET originator_id = ? WHERE originator_id = ? "
+        "AND originator_version = 2",
+        spelling(story.passing),
+        story.passing.hex,
+    )
+    report = story.verify(checkpoint)
+    found = named(report, FindingKind.NON_CANONICAL, story.passing, 2)
+    assert found, [str(f) for f in report.findings]
+    assert spelling(story.passing) in found[0].detail
+    assert not report.ok
+
+
+def test_a_snapshot_stream_id_respelled_in_sqlite_is_named(
+    sqlite_url: DatabaseURL, open_services: Callable[..., Services]
+) -> None:
+    story = tell_story(open_services(sqlite_url, snapshot_interval=2))
+    respell(
+        sqlite_url,
+        "UPDATE stored_snapshots SET originator_id = ? WHERE originator_id = ?",
+        str(story.control),
+        story.control.hex,
+    )
+    report = story.verify()
+    assert [f.kind for f in report.findings] == [FindingKind.NON_CANONICAL] * 2  # v2 and v4
+
+
+def test_sqlite_refuses_a_stream_id_in_any_spelling_but_the_canonical_one(
+    sqlite_url: DatabaseURL, open_services: Callable[..., Services]
+) -> None:
+    story = tell_story(open_services(sqlite_url, snapshot_interval=2))
+    for table in ("stored_events", "stored_snapshots"):
+        for spelling in (str(story.control), story.control.hex.upper(), "not-a-uuid"):
+            with sqlite3.connect(sqlite_url.path) as conn, pytest.raises(sqlite3.IntegrityError):
+                conn.execute(
+                    f"UPDATE {table} SET originator_id = ? WHERE originator_id = ?",
+                    (spelling, story.control.hex),
+                )
+    with sqlite3.connect(sqlite_url.path) as conn, pytest.raises(sqlite3.IntegrityError):
+        conn.execute(
+            "INSERT INTO stored_events VALUES (?, 1, 'skill_ledger.domain:SkillRecord.Assessed', "
+            "'{}')",
+            (str(record_id(story.cast.license_id, "heading")),),
+        )
+    assert story.verify().ok
+
+
+def test_a_respelled_topic_in_postgresql_is_named(pg_story: Story) -> None:
+    tamper(
+        pg_story,
+        "UPDATE ledger_events SET topic = 'skill_ledger.domain.record:SkillRecord.Assessed' "
+        "WHERE originator_id = %s AND originator_version = 1",
+        pg_story.dribbling,
+    )
+    report = pg_story.verify()
+    found = named(report, FindingKind.NON_CANONICAL, pg_story.dribbling, 1)
+    assert found, [str(f) for f in report.findings]
+    assert "skill_ledger.domain:SkillRecord.Assessed" in found[0].detail
+
+
 # --- the stand-alone verifier from docs/audit.md ----------------------------------------------
 
 

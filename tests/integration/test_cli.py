@@ -22,6 +22,8 @@ from skill_ledger.settings import DatabaseURL
 from tests.conftest import CAST_EVENTS, PASSWORD, revision_below, seed_cast
 
 UNREACHABLE = "postgresql://postgres@127.0.0.1:1/x"
+EVENT_STORE_REVISION = "2026_11_25_0900"
+REPORTS_REVISION = "2026_11_25_0930"
 Invoke = Callable[..., Result]
 
 
@@ -123,6 +125,42 @@ def test_db_downgrade_refusing_to_drop_events_exits_with_the_reason(
 
     assert_clean_failure(result, "Refusing to drop the event store")
     assert schema.current(database_url) == schema.head()
+
+
+def test_db_downgrade_that_would_drop_accounts_is_refused_unless_forced(
+    ledger: Invoke, database_url: DatabaseURL, open_services: Callable[..., Services]
+) -> None:
+    services = open_services(database_url)
+    cast = seed_cast(services)
+    services.close()
+
+    refused = ledger(database_url, "db", "downgrade", EVENT_STORE_REVISION)
+    reopened = open_services(database_url)
+    users_kept = reopened.accounts.find_user(cast.student_email) is not None
+    reopened.close()
+    forced = ledger(database_url, "db", "downgrade", EVENT_STORE_REVISION, "--force")
+
+    assert_clean_failure(refused, "users (6 rows)", "licenses (1 row)", "--force")
+    assert users_kept
+    assert forced.exit_code == 0, forced.output
+    assert schema.current(database_url) == EVENT_STORE_REVISION
+
+
+def test_db_downgrade_keeps_changed_report_settings_but_not_the_defaults(
+    ledger: Invoke, database_url: DatabaseURL, open_services: Callable[..., Services]
+) -> None:
+    below_reports = revision_below(REPORTS_REVISION)
+    with open_services(database_url).db.transaction() as cursor:
+        cursor.execute("UPDATE report_settings SET backlog_alert_pending = 100")
+
+    changed = ledger(database_url, "db", "downgrade", below_reports)
+    with open_services(database_url).db.transaction() as cursor:
+        cursor.execute("UPDATE report_settings SET backlog_alert_pending = 50")
+    defaults = ledger(database_url, "db", "downgrade", below_reports)
+
+    assert_clean_failure(changed, "report_settings (1 row)")
+    assert defaults.exit_code == 0, defaults.output
+    assert schema.current(database_url) == below_reports
 
 
 # -- users and licenses ---------------------------------------------------------------------------

@@ -14,7 +14,9 @@ from skill_ledger.domain import (
     Outcome,
     Status,
     UnknownSkill,
+    ValidationPolicy,
 )
+from skill_ledger.ports import NullObserver
 from skill_ledger.services import Services
 from skill_ledger.settings import DatabaseURL
 from tests.conftest import CAST_EVENTS, Cast, seed_cast
@@ -106,6 +108,93 @@ def test_snapshots_keep_long_streams_correct(
     assert [snapshot.originator_version for snapshot in snapshots] == [5, 9, 13, 17, 21]
     fresh = open_services(database_url, snapshot_interval=4)
     assert fresh.ledger.record(cast.license_id, "dribbling").active == record.active
+
+
+def test_the_score_jump_counts_from_the_last_assessment_even_when_archived(
+    database_url: DatabaseURL, open_services: Callable[..., Services]
+) -> None:
+    services = open_services(database_url, policy=ValidationPolicy(new_instructor_assessments=0))
+    cast = seed_cast(services)
+    low = services.ledger.assess(cast.instructor, cast.license_id, "passing", 2, 10)
+    project(services)
+    services.ledger.archive(cast.instructor, low.assessment_id, "let me redo this")
+    high = services.ledger.assess(cast.instructor, cast.license_id, "passing", 10, 10)
+    assert high.outcome is Outcome.CREATED
+    assert high.assessment is not None
+    assert high.assessment.requires_validation
+
+
+def test_replacing_a_validated_or_someone_elses_assessment_needs_validation(
+    database_url: DatabaseURL, open_services: Callable[..., Services]
+) -> None:
+    services = open_services(database_url, policy=ValidationPolicy(new_instructor_assessments=0))
+    cast = seed_cast(services)
+    theirs = services.ledger.assess(cast.other_instructor, cast.license_id, "passing", 8, 10)
+    project(services)
+    services.ledger.validate(cast.admin, theirs.assessment_id)
+    mine = services.ledger.assess(cast.instructor, cast.license_id, "passing", 9, 10)
+    project(services)
+    services.ledger.archive(cast.instructor, mine.assessment_id, "never mind")
+    on_other = services.ledger.assess(cast.other_instructor, cast.license_id, "dribbling", 5, 10)
+    replaced = services.ledger.assess(cast.instructor, cast.license_id, "dribbling", 6, 10)
+    own = services.ledger.assess(cast.instructor, cast.license_id, "dribbling", 7, 10)
+
+    assert mine.outcome is Outcome.REPLACED
+    assert mine.assessment is not None
+    assert mine.assessment.requires_validation, "replaced a validated assessment"
+    assert on_other.assessment is not None
+    assert not on_other.assessment.requires_validation
+    assert replaced.assessment is not None
+    assert replaced.assessment.requires_validation, "replaced another instructor's"
+    assert own.assessment is not None
+    assert not own.assessment.requires_validation, "replaced its own, small change"
+
+
+class CountingObserver(NullObserver):
+    """The observer port, counting what the tests look at."""
+
+    def __init__(self) -> None:
+        self.snapshot_failures = 0
+
+    def snapshot_failed(self) -> None:
+        self.snapshot_failures += 1
+
+
+REFUSE_SNAPSHOTS = {
+    "sqlite": [
+        "CREATE TRIGGER refuse_snapshots BEFORE INSERT ON stored_snapshots "
+        "BEGIN SELECT RAISE(ABORT, 'snapshot store refuses writes'); END"
+    ],
+    "postgresql": [
+        "CREATE FUNCTION refuse_snapshots() RETURNS trigger LANGUAGE plpgsql AS "
+        "$$ BEGIN RAISE EXCEPTION 'snapshot store refuses writes'; END $$",
+        "CREATE TRIGGER refuse_snapshots BEFORE INSERT ON ledger_snapshots "
+        "FOR EACH ROW EXECUTE FUNCTION refuse_snapshots()",
+    ],
+}
+
+
+def test_a_failing_snapshot_neither_fails_the_recorded_command_nor_goes_unnoticed(
+    database_url: DatabaseURL, open_services: Callable[..., Services]
+) -> None:
+    observer = CountingObserver()
+    services = open_services(database_url, snapshot_interval=2, observer=observer)
+    cast = seed_cast(services)
+    with services.db.transaction() as cursor:
+        for statement in REFUSE_SNAPSHOTS[database_url.backend]:
+            cursor.execute(statement)
+
+    first = services.ledger.assess(cast.instructor, cast.license_id, "passing", 3, 10)
+    second = services.ledger.assess(cast.instructor, cast.license_id, "passing", 4, 10)
+
+    assert (first.outcome, second.outcome) == (Outcome.CREATED, Outcome.REPLACED)
+    assert observer.snapshot_failures == 1  # versions 2–3 crossed the interval
+    record = services.ledger.record(cast.license_id, "passing")
+    assert record.version == 3
+    assert record.active is not None
+    assert record.active.id == second.assessment_id
+    project(services)
+    assert services.readmodel.get(second.assessment_id) is not None
 
 
 def test_rebuild_reproduces_the_live_table(services: Services, cast: Cast) -> None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import io
 import json
 import shutil
+import sqlite3
 import subprocess
 import uuid
 from collections.abc import Callable, Iterator
@@ -163,3 +164,43 @@ def test_the_phase1_store_takes_new_commands_on_its_old_streams(
     assert report.ok, [str(finding) for finding in report.findings]
     assert report.events == OLD_EVENTS + ACCOUNTS + 2
     assert services.readmodel.get(replaced.assessment_id) is not None
+
+
+def stored_positions(url: DatabaseURL) -> list[tuple[int, str, int]]:
+    with sqlite3.connect(url.path) as conn:
+        return conn.execute(
+            "SELECT rowid, originator_id, originator_version FROM stored_events ORDER BY rowid"
+        ).fetchall()
+
+
+def test_the_stream_id_check_rebuilds_sqlite_tables_keeping_every_position(
+    phase1_sqlite: DatabaseURL,
+) -> None:
+    before = stored_positions(phase1_sqlite)
+    migrate.upgrade(phase1_sqlite)
+    with sqlite3.connect(phase1_sqlite.path) as conn:
+        schema = dict(conn.execute("SELECT name, sql FROM sqlite_master WHERE type = 'table'"))
+
+    assert stored_positions(phase1_sqlite) == before
+    assert len(before) == 152
+    assert "ck_stored_events_stream_id" in schema["stored_events"]
+    assert "ck_stored_snapshots_stream_id" in schema["stored_snapshots"]
+    assert "WITHOUT ROWID" in schema["stored_snapshots"]
+
+
+def test_a_store_holding_a_respelled_stream_id_refuses_the_upgrade_untouched(
+    phase1_sqlite: DatabaseURL,
+) -> None:
+    with sqlite3.connect(phase1_sqlite.path) as conn:
+        (stream,) = conn.execute("SELECT originator_id FROM stored_events LIMIT 1").fetchone()
+        conn.execute(
+            "UPDATE stored_events SET originator_id = ? WHERE originator_id = ?",
+            (str(UUID(stream)), stream),
+        )
+    before = stored_positions(phase1_sqlite)
+
+    with pytest.raises(RuntimeError, match=r"stored_events holds \d+ rows whose stream id"):
+        migrate.upgrade(phase1_sqlite)
+
+    assert migrate.current(phase1_sqlite) == "2026_11_25_0950"
+    assert stored_positions(phase1_sqlite) == before

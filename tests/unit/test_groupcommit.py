@@ -20,17 +20,24 @@ class FakeStore:
     def __init__(self, delay: float = 0.0) -> None:
         self.delay = delay
         self.transactions: list[list[Any]] = []
+        self.stored: set[Any] = set()
         self.position = 0
         self.down = False
         self.lock = threading.Lock()
+        self.entered = threading.Event()
+        self.gate = threading.Event()
+        self.gate.set()
 
     def put(self, events: Sequence[Any]) -> list[Recording[Any]]:
+        self.entered.set()
+        self.gate.wait()
         with self.lock:
             time.sleep(self.delay)
             if self.down:
                 raise OperationalError("connection refused")
-            if any(event == "conflict" for event in events):
-                raise IntegrityError("duplicate key")
+            if any(event == "conflict" or event in self.stored for event in events):
+                raise IntegrityError("duplicate key")  # as the (stream, version) key refuses
+            self.stored.update(events)
             self.transactions.append(list(events))
             recordings = []
             for event in events:
@@ -145,6 +152,40 @@ def test_stream_locks_serialise_one_stream_but_not_others() -> None:
     assert all(order[i] == order[i + 1] for i in range(0, len(order), 2)), (
         "same stream never overlaps"
     )
+
+
+def one_held_writer_and_four_behind(tag: str) -> tuple[FakeStore, list[Any], list[Any]]:
+    """One writer held inside the store while four commands queue behind it (max_batch=2)."""
+    store = FakeStore()
+    committer = GroupCommitter(store.put, max_batch=2)
+    store.gate.clear()
+    first: list[Any] = []
+    writer = threading.Thread(
+        target=lambda: first.append([r.domain_event for r in committer.put([f"{tag}-0"])])
+    )
+    writer.start()
+    store.entered.wait(5)
+    results: list[Any] = []
+    queued = [[f"{tag}-{i}"] for i in range(1, 5)]
+    behind = threading.Thread(target=lambda: results.extend(run_concurrently(committer, queued)))
+    behind.start()
+    time.sleep(0.05)  # let the four queue up behind the held writer
+    store.gate.set()
+    writer.join()
+    behind.join()
+    return store, first + results, [[f"{tag}-0"], *queued]
+
+
+def test_a_command_beyond_the_batch_limit_is_stored_once_and_its_caller_gets_it() -> None:
+    # Whichever of the four writes next leaves two beyond max_batch; repeated, so the
+    # thread that becomes the writer is, some round, one whose own command was left out.
+    for round_ in range(20):
+        store, results, commands = one_held_writer_and_four_behind(str(round_))
+
+        assert results == commands, f"round {round_}: {results}"
+        stored = [event for transaction in store.transactions for event in transaction]
+        assert sorted(stored) == sorted(event for command in commands for event in command)
+        assert max(len(t) for t in store.transactions) <= 2
 
 
 @pytest.mark.parametrize("size", [1, 2])

@@ -315,6 +315,58 @@ def test_policy_is_configurable() -> None:
     assert strict.requires_validation(INSTRUCTOR, 999, 50.0, None)
 
 
+def archived_by_its_assessor(record: SkillRecord) -> None:
+    assert record.active is not None
+    record.archive(Actor(record.active.assessed_by, Role.INSTRUCTOR), record.active.id, "redo")
+
+
+def test_the_last_assessment_is_the_active_one_or_else_the_last_archived() -> None:
+    record, _ = given(assessed(2), assessed(4))
+    assert record.last_assessment is record.active
+    record, _ = given(assessed(2), assessed(4), archived_by_its_assessor)
+    assert record.active is None
+    assert record.last_assessment is not None
+    assert record.last_assessment.percentage == 40.0
+    assert SkillRecord.start(7, "ball_control").last_assessment is None
+
+
+def test_archive_then_assess_does_not_escape_the_score_jump_rule() -> None:
+    policy = ValidationPolicy(new_instructor_assessments=0, score_jump_percent=25)
+    record, _ = given(assessed(2), archived_by_its_assessor)
+    last = record.last_assessment
+    assert last is not None
+    assert record.active is None
+    assert policy.requires_validation(INSTRUCTOR, 50, 100.0, last.percentage, record.active)
+
+
+def test_replacing_a_validated_assessment_needs_validation() -> None:
+    policy = ValidationPolicy(new_instructor_assessments=0, score_jump_percent=25)
+    record, _ = given(assessed(8), lambda r: r.validate(ADMIN, r.active.id))
+    active = record.active
+    assert active is not None
+    assert active.status is Status.VALIDATED
+    assert policy.requires_validation(INSTRUCTOR, 50, 90.0, active.percentage, active)
+    lenient = dataclasses.replace(policy, replacing_validated=False)
+    assert not lenient.requires_validation(INSTRUCTOR, 50, 90.0, active.percentage, active)
+
+
+def test_replacing_another_assessors_assessment_needs_validation() -> None:
+    policy = ValidationPolicy(new_instructor_assessments=0, score_jump_percent=25)
+    record, _ = given(assessed(8, by=OTHER_INSTRUCTOR))
+    theirs = record.active
+    assert theirs is not None
+    assert policy.requires_validation(INSTRUCTOR, 50, 90.0, theirs.percentage, theirs)
+    assert not policy.requires_validation(OTHER_INSTRUCTOR, 50, 90.0, theirs.percentage, theirs)
+    lenient = dataclasses.replace(policy, replacing_others=False)
+    assert not lenient.requires_validation(INSTRUCTOR, 50, 90.0, theirs.percentage, theirs)
+
+
+def test_admins_stay_exempt_from_every_rule() -> None:
+    policy = ValidationPolicy()
+    record, _ = given(assessed(1, by=OTHER_INSTRUCTOR), lambda r: r.validate(ADMIN, r.active.id))
+    assert not policy.requires_validation(OTHER_ADMIN, 0, 100.0, 10.0, record.active)
+
+
 def test_nul_characters_are_refused_in_notes_and_reasons() -> None:
     record, history = given(assessed(8))
     with pytest.raises(InvalidAssessment) as caught:

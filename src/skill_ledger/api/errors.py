@@ -27,6 +27,7 @@ from skill_ledger.domain import (
     NotPermitted,
 )
 from skill_ledger.logins import LoginRefused, PasswordChecksBusy
+from skill_ledger.readside.consistency import NotYetVisible
 
 log = structlog.get_logger("skill_ledger.api")
 
@@ -179,6 +180,22 @@ def on_unavailable(request: Request[Any, Any, Any], exc: Exception) -> Response[
     )
 
 
+def on_not_yet_visible(request: Request[Any, Any, Any], exc: NotYetVisible) -> Response[Problem]:
+    """Read-your-writes cannot hold yet: 503, and the same command again is safe."""
+    log.warning(
+        "command_not_yet_visible",
+        path=request.url.path,
+        stalled_at=exc.stall.position if exc.stall else None,
+    )
+    return problem(
+        request,
+        503,
+        str(exc),
+        slug="projection-stalled" if exc.stall else "not-yet-visible",
+        headers={"Retry-After": str(exc.retry_after)},
+    )
+
+
 def on_unexpected(request: Request[Any, Any, Any], exc: Exception) -> Response[Problem]:
     """A bug: log it with the traceback, answer a plain 500."""
     log.exception("unhandled_error", path=request.url.path, method=request.method)
@@ -191,6 +208,7 @@ EXCEPTION_HANDLERS: ExceptionHandlersMap = {
     LedgerError: on_ledger,
     UnreadableHistory: on_unreadable,
     LoginRefused: on_login_refused,
+    NotYetVisible: on_not_yet_visible,
     DatabaseUnavailable: on_unavailable,
     StoreOperationalError: on_unavailable,
     StoreInterfaceError: on_unavailable,

@@ -47,7 +47,8 @@ DESCRIBED = {
     413: "Body larger than 64 KiB",
     415: "The body is not application/json",
     500: "Unexpected server error (logged with its traceback)",
-    503: "The database is unavailable",
+    503: "The database is unavailable, or the read side does not show the command yet "
+    "(Retry-After; the same command again is safe)",
 }
 LOGIN_DESCRIBED = {
     401: "Unknown email, wrong password or deactivated account (one answer for all three)",

@@ -1,4 +1,4 @@
-"""Operators' routes: health with a real database round trip, Prometheus metrics."""
+"""Operators' routes: health with a real database round trip and the projector's state, metrics."""
 
 from __future__ import annotations
 
@@ -6,9 +6,10 @@ from litestar import MediaType, Response, get
 from litestar.openapi.datastructures import ResponseSpec
 
 from skill_ledger.api.openapi import problems
-from skill_ledger.api.schemas import Health
+from skill_ledger.api.schemas import Health, ProjectorHealth
 from skill_ledger.database import DatabaseUnavailable
 from skill_ledger.metrics import exposition
+from skill_ledger.readside.projector import REMEDY
 from skill_ledger.services import Services
 
 
@@ -17,20 +18,39 @@ from skill_ledger.services import Services
     exclude_from_auth=True,
     sync_to_thread=True,
     tags=["operations"],
-    summary="200 when the database answers, 503 otherwise",
+    summary="200 healthy or degraded (projector stalled), 503 when the database does not answer",
     responses={
         503: ResponseSpec(Health, description="The database is unreachable"),
         **problems(500),
     },
 )
 def health(services: Services) -> Response[Health]:
-    """Checked, not assumed: a real round trip to the database."""
+    """Checked, not assumed: one query on a pooled connection; details stay generic.
+
+    The query reads the log head and the tracking row (position, stall); the answer never
+    names the host, port or database.
+    """
+    unavailable: tuple[type[Exception], ...] = (
+        DatabaseUnavailable,
+        *services.db.connection_errors,
+    )
     try:
-        services.db.ping()
-    except DatabaseUnavailable as e:
-        detail = str(e).strip().splitlines()[0] if str(e).strip() else "database unreachable"
-        return Response(Health("unhealthy", f"database: {detail}"), status_code=503)
-    return Response(Health("healthy"), status_code=200)
+        status = services.projector.status(services.db)
+    except unavailable:
+        return Response(Health("unhealthy", "database unavailable"), status_code=503)
+    projector = ProjectorHealth(
+        status.position,
+        status.head,
+        status.lag_events,
+        status.stall.position if status.stall else None,
+    )
+    if status.stall is not None:
+        detail = (
+            f"projector stalled at position {status.stall.position}: reads are served, "
+            f"commands answer 503 until an operator runs `{REMEDY}`"
+        )
+        return Response(Health("degraded", detail, projector), status_code=200)
+    return Response(Health("healthy", projector=projector), status_code=200)
 
 
 @get(

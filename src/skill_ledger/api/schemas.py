@@ -127,11 +127,21 @@ class CommandResponse(msgspec.Struct):
     assessment: AssessmentOut
 
 
+class ProjectorHealth(msgspec.Struct, omit_defaults=True):
+    """The read table's projection against the log."""
+
+    position: int
+    head: int
+    lag_events: int
+    stalled_at: int | None = None
+
+
 class Health(msgspec.Struct, omit_defaults=True):
-    """Liveness with a real database check."""
+    """healthy, degraded (the projector is stalled: reads served, commands 503) or unhealthy."""
 
     status: str
     detail: str | None = None
+    projector: ProjectorHealth | None = None
 
 
 class Problem(msgspec.Struct, omit_defaults=True):

@@ -19,7 +19,8 @@ from skill_ledger.audit.accounts import diff_account_tables
 from skill_ledger.audit.checkpoint import Checkpoint, digest_step
 from skill_ledger.audit.findings import ExportStats, VerifyReport
 from skill_ledger.audit.records import EXPORT_COLUMNS, csv_row, record_of
-from skill_ledger.audit.verify import LogWalk, check_snapshots, diff_read_table
+from skill_ledger.audit.snapshots import check_snapshots
+from skill_ledger.audit.verify import LogWalk, diff_read_table
 from skill_ledger.database import Cursor, Database
 from skill_ledger.domain import GENESIS_HASH, format_time
 from skill_ledger.eventstore.log import EventLog, LoggedEvent
@@ -132,7 +133,7 @@ class Audit:
             report.head = self.eventlog.max_position(cursor)
             total = self.eventlog.count(cursor)
             report.projected_position = self.tracking.read(cursor)
-            walk = LogWalk(report, self.eventlog.mapper, checkpoint)
+            walk = LogWalk(report, self.eventlog.mapper, checkpoint, self.eventlog.misspelling)
             for rows in self.batches(cursor, report.head):
                 for row in rows:
                     walk.visit(row)

@@ -19,6 +19,7 @@ class FindingKind(StrEnum):
     DELETED_EVENT = "deleted-event"
     REORDERED = "reordered"
     UNREADABLE_EVENT = "unreadable-event"
+    NON_CANONICAL = "non-canonical"
     REPLAY_FAILED = "replay-failed"
     CHECKPOINT_MISMATCH = "checkpoint-mismatch"
     SNAPSHOT_DRIFT = "snapshot-drift"

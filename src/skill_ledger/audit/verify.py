@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from contextlib import suppress
 from datetime import datetime
 from typing import Any
 from uuid import UUID
-
-from eventsourcing.persistence import MapperDeserialisationError, StoredEvent
-from eventsourcing.utils import get_topic
 
 from skill_ledger.audit.accounts import AccountWalk
 from skill_ledger.audit.checkpoint import Checkpoint, digest_step
@@ -20,19 +17,17 @@ from skill_ledger.domain import (
     COLUMNS,
     GENESIS_HASH,
     Assessment,
-    SkillRecord,
     TableEffect,
     fold,
     format_time,
     record_id,
 )
-from skill_ledger.eventstore.log import EventLog, LoggedEvent
-from skill_ledger.eventstore.transcoder import TypedMapper
+from skill_ledger.eventstore.log import LoggedEvent
+from skill_ledger.eventstore.transcoder import EVENTS_BY_TOPIC, TypedMapper
 from skill_ledger.readside.table import SELECT, row_values
 
 TABLE_BATCH = 10_000
-SNAPSHOT_TOPIC = get_topic(SkillRecord.Snapshot)
-SNAPSHOT_FIELDS = ("license_id", "skill_name", "active", "archived", "last_archived", "last_hash")
+TOPICS_BY_TYPE = {cls.__name__: topic for topic, cls in EVENTS_BY_TOPIC.items()}
 
 
 TIME_COLUMNS = frozenset(i for i, name in enumerate(COLUMNS) if name.endswith("_at"))
@@ -53,25 +48,20 @@ def _normal_row(row: Sequence[Any]) -> tuple[Any, ...]:
     return tuple(values)
 
 
-def _replay(events: list[LoggedEvent], mapper: TypedMapper) -> dict[int, Any]:
-    """A clean stream's record state (as a snapshot would hold it) after each version."""
-    states: dict[int, Any] = {}
-    record: Any = None
-    for raw in events:
-        record = decode_event(raw, mapper).mutate(record)
-        states[record.version] = SkillRecord.Snapshot.take(record).state
-    return states
-
-
 class LogWalk:
     """One pass over the log in position order: chains, order, digest and the projection."""
 
     def __init__(
-        self, report: VerifyReport, mapper: TypedMapper, checkpoint: Checkpoint | None
+        self,
+        report: VerifyReport,
+        mapper: TypedMapper,
+        checkpoint: Checkpoint | None,
+        misspelling: Callable[[str], str | None] | None = None,
     ) -> None:
         self.report = report
         self.mapper = mapper
         self.checkpoint = checkpoint
+        self.misspelling = misspelling
         self.tips: dict[str, tuple[int, str | None]] = {}
         self.gaps: dict[str, set[int]] = {}
         self.flagged: set[str] = set()
@@ -93,6 +83,7 @@ class LogWalk:
         """Check one stored event and fold it into the rebuilt projection."""
         self.report.events += 1
         record = record_of(raw, self.mapper)
+        self._check_spelling(raw, record)
         self._check_content(record)
         self._check_order(record)
         self._digest(record)
@@ -105,6 +96,26 @@ class LogWalk:
             self.accounts.visit(event, record)
         elif record.position <= self.report.projected_position:
             self._project(event, record)
+
+    def _check_spelling(self, raw: LoggedEvent, record: EventRecord) -> None:
+        """Stream id and topic exactly as the ledger writes them.
+
+        The application finds events by their exact stored id and topic, while the chain hashes
+        what they mean: a respelling would verify yet hide the event.
+        """
+        where = (record.stream, record.version, record.position)
+        wrong = self.misspelling(raw.stream_id) if self.misspelling else None
+        if wrong is not None:
+            self.flag(Finding(FindingKind.NON_CANONICAL, wrong, *where))
+        canonical = TOPICS_BY_TYPE.get(record.type)
+        if canonical is not None and raw.topic != canonical:
+            self.flag(
+                Finding(
+                    FindingKind.NON_CANONICAL,
+                    f"topic stored as {raw.topic!r}, not as {canonical!r}",
+                    *where,
+                )
+            )
 
     def _check_content(self, record: EventRecord) -> None:
         where = (record.stream, record.version, record.position)
@@ -259,70 +270,6 @@ def _show(value: Any) -> str:
     if isinstance(value, datetime):
         return format_time(value)
     return "null" if value is None else repr(value)
-
-
-def check_snapshots(cursor: Cursor, eventlog: EventLog, walk: LogWalk) -> None:
-    """Each snapshot must equal the replay of its stream's events up to its version."""
-    by_stream: dict[UUID, list[StoredEvent]] = {}
-    for stored in eventlog.read_snapshots(cursor):
-        by_stream.setdefault(as_uuid(stored.originator_id), []).append(stored)
-    for stream, snapshots in by_stream.items():
-        if str(stream) in walk.flagged:
-            continue  # the stream's own findings already explain any difference
-        tip = walk.tips.get(str(stream))
-        events = eventlog.read_stream(cursor, stream, snapshots[-1].originator_version)
-        replayed = _replay(events, eventlog.mapper)
-        for stored in snapshots:
-            walk.report.snapshots_checked += 1
-            _check_snapshot(eventlog.mapper, walk.report, stored, replayed, tip[0] if tip else 0)
-
-
-def _check_snapshot(
-    mapper: TypedMapper,
-    report: VerifyReport,
-    stored: StoredEvent,
-    replayed: dict[int, Any],
-    last: int,
-) -> None:
-    stream, version = str(stored.originator_id), stored.originator_version
-    if version > last:
-        report.add(
-            Finding(
-                FindingKind.DELETED_EVENT,
-                f"a snapshot records version {version} but the stream ends at version {last}",
-                stream,
-                version,
-            )
-        )
-        return
-    snapshot: Any = None
-    if stored.topic == SNAPSHOT_TOPIC:
-        try:
-            snapshot = mapper.to_domain_event(stored)
-        except (MapperDeserialisationError, AttributeError):
-            snapshot = None
-    expected = replayed.get(version)
-    if snapshot is None or expected is None:
-        report.add(
-            Finding(
-                FindingKind.SNAPSHOT_DRIFT,
-                "the snapshot cannot be read, or names a version the stream never had",
-                stream,
-                version,
-            )
-        )
-        return
-    for name in SNAPSHOT_FIELDS:
-        if getattr(snapshot.state, name) != getattr(expected, name):
-            report.add(
-                Finding(
-                    FindingKind.SNAPSHOT_DRIFT,
-                    f"snapshot {name} differs from the replay of versions 1–{version}",
-                    stream,
-                    version,
-                    column=name,
-                )
-            )
 
 
 def diff_read_table(cursor: Cursor, walk: LogWalk) -> None:

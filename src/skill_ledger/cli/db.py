@@ -25,10 +25,11 @@ def upgrade(revision: Annotated[str, typer.Argument(help="Target revision.")] = 
 def downgrade(
     revision: Annotated[str, typer.Argument(help="Target, e.g. -1.")],
     force: Annotated[
-        bool, typer.Option("--force", help="Also drop history nothing can rebuild.")
+        bool,
+        typer.Option("--force", help="Drop history and tables nothing can rebuild (accounts…)."),
     ] = False,
 ) -> None:
-    """Revert migrations down to REVISION."""
+    """Revert migrations down to REVISION (refused if it would drop rows nothing can rebuild)."""
     settings = load_settings()
     with friendly_errors(settings):
         try:

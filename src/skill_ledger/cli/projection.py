@@ -9,8 +9,9 @@ import structlog
 import typer
 from prometheus_client import start_http_server
 
-from skill_ledger.cli.common import opened_services, out, progress
+from skill_ledger.cli.common import fail, opened_services, out, progress
 from skill_ledger.metrics import PrometheusObserver
+from skill_ledger.readside.projector import REMEDY
 
 app = typer.Typer(
     help="The football_skill_assessments projection, and the account tables.",
@@ -32,7 +33,13 @@ def project(
         if metrics_port is not None:
             start_http_server(metrics_port, addr="127.0.0.1")
         if once:
-            count = services.projector.catch_up()
+            try:
+                count = services.projector.catch_up()
+            except Exception:
+                stall = services.projector.stall
+                if stall is None:
+                    raise
+                fail(f"stalled at position {stall.position}: {stall.reason}; run `{REMEDY}`")
             out.print(f"projected {count} events; position {services.projector.watch.position}")
             return
         stop = threading.Event()
@@ -80,3 +87,5 @@ def status() -> None:
     with opened_services() as services:
         now = services.projector.status()
     out.print(f"position {now.position}  head {now.head}  lag {now.lag_events} events")
+    if now.stall is not None:
+        fail(f"stalled at position {now.stall.position}: {now.stall.reason}; run `{REMEDY}`")

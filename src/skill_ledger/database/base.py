@@ -162,6 +162,10 @@ class Database(ABC):
         """A stream id as the event tables compare it."""
 
     @abstractmethod
+    def stream_text(self, stream: UUID) -> str:
+        """A stream id spelled as the event tables store it (what `stream_column` gives)."""
+
+    @abstractmethod
     def fetch_raw(self, cursor: Cursor, sql: str, params: Sequence[Any]) -> list[Any]:
         """Rows of a query over the event tables, binary columns as bytes."""
 

@@ -22,6 +22,22 @@ from skill_ledger.database.base import (
 from skill_ledger.settings import DatabaseURL
 
 UNAVAILABLE = (psycopg.OperationalError, psycopg.InterfaceError, PoolTimeout, TimeoutError)
+KEEPALIVE_IDLE, KEEPALIVE_INTERVAL, KEEPALIVE_COUNT = 10, 5, 3
+USER_TIMEOUT_MS = 30_000
+# A peer that vanished without closing (host down, network cut) is noticed within about 30 s
+# at both ends: the client's libpq drops the connection, and the server ends the session, which
+# frees a projector leader's advisory lock for a standby instead of holding it for hours.
+CLIENT_KEEPALIVE: dict[str, Any] = {
+    "keepalives": 1,
+    "keepalives_idle": KEEPALIVE_IDLE,
+    "keepalives_interval": KEEPALIVE_INTERVAL,
+    "keepalives_count": KEEPALIVE_COUNT,
+    **({"tcp_user_timeout": USER_TIMEOUT_MS} if psycopg.pq.version() >= 120000 else {}),
+}
+SERVER_KEEPALIVE = (
+    f"-c tcp_keepalives_idle={KEEPALIVE_IDLE} -c tcp_keepalives_interval={KEEPALIVE_INTERVAL} "
+    f"-c tcp_keepalives_count={KEEPALIVE_COUNT} -c tcp_user_timeout={USER_TIMEOUT_MS}"
+)
 
 
 class PostgresSession:
@@ -79,7 +95,9 @@ class PostgresDatabase(Database):
             timeout=connect_timeout,
             kwargs={
                 "connect_timeout": self._connect_timeout,
-                "options": "-c timezone=UTC" + ("" if durable else " -c synchronous_commit=off"),
+                "options": f"-c timezone=UTC {SERVER_KEEPALIVE}"
+                + ("" if durable else " -c synchronous_commit=off"),
+                **CLIENT_KEEPALIVE,
             },
             # Give up on a failed connection attempt at once: the breaker decides when to try.
             reconnect_timeout=0,
@@ -114,10 +132,17 @@ class PostgresDatabase(Database):
 
     @contextmanager
     def connect(self, *, autocommit: bool) -> Iterator[psycopg.Connection[Any]]:
-        """A connection of its own, outside the pool (closed at the end of the block)."""
+        """A connection of its own, outside the pool (closed at the end of the block).
+
+        TCP keepalives and a user timeout at both ends, as on pooled connections.
+        """
         try:
             connection = psycopg.connect(
-                self.conninfo, autocommit=autocommit, connect_timeout=self._connect_timeout
+                self.conninfo,
+                autocommit=autocommit,
+                connect_timeout=self._connect_timeout,
+                options=SERVER_KEEPALIVE,
+                **CLIENT_KEEPALIVE,
             )
         except psycopg.OperationalError as e:
             raise DatabaseUnavailable(str(e)) from e
@@ -145,6 +170,10 @@ class PostgresDatabase(Database):
     def stream_param(self, stream: UUID) -> object:
         """uuid column: the UUID itself."""
         return stream
+
+    def stream_text(self, stream: UUID) -> str:
+        """uuid::text: lowercase, hyphenated (the type has no other spelling)."""
+        return str(stream)
 
     def fetch_raw(self, cursor: Cursor, sql: str, params: Sequence[Any]) -> list[Any]:
         """Binary results: bytea arrives as bytes, no hex round trip."""

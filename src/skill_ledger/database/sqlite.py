@@ -149,6 +149,10 @@ class SQLiteDatabase(Database):
         """The library's SQLite recorder stores stream ids as 32 hex digits."""
         return stream.hex
 
+    def stream_text(self, stream: UUID) -> str:
+        """32 lowercase hex digits, as the library writes them (a CHECK refuses any other)."""
+        return stream.hex
+
     def fetch_raw(self, cursor: Cursor, sql: str, params: Sequence[Any]) -> list[Any]:
         """BLOBs arrive as bytes already."""
         cursor.execute(sql, params)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from skill_ledger.domain.assessment import Assessment
 from skill_ledger.domain.errors import InvalidAssessment
 from skill_ledger.domain.vocabulary import (
     MAX_NOTES_LENGTH,
@@ -11,36 +12,51 @@ from skill_ledger.domain.vocabulary import (
     MAX_REASON_LENGTH,
     Actor,
     Role,
+    Status,
 )
 
 
 @dataclass(frozen=True, slots=True)
 class ValidationPolicy:
-    """Decides whether a new assessment needs an admin's validation.
+    """Decides whether a new assessment needs an admin's validation; admins' never do.
 
-    Default: an instructor's first `new_instructor_assessments` assessments need validation
-    (new instructor), and so does any replacement that moves the score by at least
-    `score_jump_percent` percentage points (high stakes). Admins' assessments never do.
+    - new instructor: an instructor's first `new_instructor_assessments` assessments;
+    - score jump: a score at least `score_jump_percent` percentage points from the pair's last
+      assessment, active or archived (archiving first does not escape the rule);
+    - `replacing_validated`: replacing a VALIDATED assessment (an admin confirmed that grade);
+    - `replacing_others`: replacing an assessment someone else made.
     """
 
     new_instructor_assessments: int = 10
     score_jump_percent: float = 25.0
+    replacing_validated: bool = True
+    replacing_others: bool = True
 
     def requires_validation(
         self,
         actor: Actor,
         prior_assessments_by_actor: int,
         percentage: float,
-        replaced_percentage: float | None,
+        last_percentage: float | None,
+        replacing: Assessment | None = None,
     ) -> bool:
-        """True when the assessment must wait for an admin."""
+        """True when the assessment must wait for an admin.
+
+        `last_percentage` is the score of the pair's last assessment (active or archived),
+        `replacing` the active assessment the new one replaces.
+        """
         if actor.role is Role.ADMIN:
             return False
         if prior_assessments_by_actor < self.new_instructor_assessments:
             return True
-        return (
-            replaced_percentage is not None
-            and abs(percentage - replaced_percentage) >= self.score_jump_percent
+        if last_percentage is not None and (
+            abs(percentage - last_percentage) >= self.score_jump_percent
+        ):
+            return True
+        if replacing is None:
+            return False
+        return (self.replacing_validated and replacing.status is Status.VALIDATED) or (
+            self.replacing_others and replacing.assessed_by != actor.user_id
         )
 
 

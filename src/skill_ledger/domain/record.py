@@ -302,6 +302,11 @@ class SkillRecord(ChainedAggregate):
                 return candidate
         return None
 
+    @property
+    def last_assessment(self) -> Assessment | None:
+        """The pair's most recent assessment: the active one, else the last archived one."""
+        return self.active or self.last_archived
+
     def rows(self) -> Iterator[Assessment]:
         """The rows the record holds whole: the active one and the last archived one."""
         for candidate in (self.active, self.last_archived):

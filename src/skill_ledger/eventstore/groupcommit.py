@@ -49,24 +49,25 @@ class GroupCommitter:
         item = _Pending(events)
         with self._changed:
             self._queue.append(item)
-            while not item.done and self._writing:
-                self._changed.wait()
-            if item.done:
-                return self._result(item)
-            self._writing = True
-            batch = self._queue[: self._max_batch]
-            del self._queue[: self._max_batch]
-        try:
-            self._commit(batch)
-        finally:
+        while True:
             with self._changed:
-                self._writing = False
-                for pending in batch:
-                    pending.done = True
-                self._changed.notify_all()
-        if not item.done:  # our item was beyond max_batch: queue again behind the next writer
-            return self.put(events)
-        return self._result(item)
+                while not item.done and self._writing:
+                    self._changed.wait()
+                if item.done:
+                    return self._result(item)
+                self._writing = True
+                batch = self._queue[: self._max_batch]
+                del self._queue[: self._max_batch]
+            # Our item may lie beyond max_batch: it stays queued (never queued twice) and the
+            # loop waits for, or becomes, the writer of a later batch.
+            try:
+                self._commit(batch)
+            finally:
+                with self._changed:
+                    self._writing = False
+                    for pending in batch:
+                        pending.done = True
+                    self._changed.notify_all()
 
     @staticmethod
     def _result(item: _Pending) -> list[Recording[UUID]]:

@@ -103,21 +103,42 @@ class EventLog:
         )
         return cursor.fetchall()
 
-    def read_snapshots(self, cursor: Cursor) -> list[StoredEvent]:
-        """Every stored snapshot, by stream and version."""
+    def read_snapshots(self, cursor: Cursor) -> list[tuple[str, StoredEvent]]:
+        """Every stored snapshot, by stream and version, with its stream id as stored."""
         cursor.execute(
-            "SELECT originator_id, originator_version, topic, state "
+            f"SELECT {self.db.stream_column}, originator_version, topic, state "
             f"FROM {self.db.snapshots_table} ORDER BY originator_id, originator_version"
         )
         return [
-            StoredEvent(as_uuid(row[0]), row[1], row[2], bytes(row[3])) for row in cursor.fetchall()
+            (row[0], StoredEvent(as_uuid(row[0]), row[1], row[2], bytes(row[3])))
+            for row in cursor.fetchall()
         ]
+
+    def misspelling(self, stream_id: str) -> str | None:
+        """Why a stored stream id is not in this store's one spelling; None when it is."""
+        try:
+            canonical = self.db.stream_text(UUID(stream_id))
+        except ValueError:
+            return f"stream id {stream_id!r} is not a UUID"
+        if stream_id == canonical:
+            return None
+        return f"stream id stored as {stream_id!r}, not as {canonical!r}"
 
     def max_position(self, cursor: Cursor) -> int:
         """The last position in the log, 0 when empty."""
         cursor.execute(f"SELECT MAX({self.position_column}) FROM {self.table}")
         row = cursor.fetchone()
         return int(row[0] or 0) if row else 0
+
+    def stream_head(self, cursor: Cursor, stream: UUID) -> int:
+        """The position of a stream's last event, 0 when it has none."""
+        cursor.execute(
+            f"SELECT {self.position_column} FROM {self.table} WHERE originator_id = %s "
+            "ORDER BY originator_version DESC LIMIT 1",
+            (self.db.stream_param(stream),),
+        )
+        row = cursor.fetchone()
+        return int(row[0]) if row else 0
 
     def count(self, cursor: Cursor) -> int:
         """How many events the log holds."""

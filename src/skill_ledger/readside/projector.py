@@ -6,7 +6,7 @@ import hashlib
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from contextlib import suppress
 from datetime import datetime
 from typing import Any
 from uuid import UUID
@@ -18,16 +18,31 @@ from skill_ledger.domain import Assessment, effect_of, fold
 from skill_ledger.domain.assessment import KEY
 from skill_ledger.eventstore.log import EventLog
 from skill_ledger.readside import rebuild as bulk
+from skill_ledger.readside.progress import PositionWatch, ProjectionStatus, stall_of
 from skill_ledger.readside.table import TABLE, select_by_ids, write_rows
-from skill_ledger.readside.tracking import PROJECTED_CHANNEL, ProjectionError, Tracking
+from skill_ledger.readside.tracking import (
+    PROJECTED_CHANNEL,
+    PositionAlreadyProjected,
+    ProjectionError,
+    Stall,
+    Tracking,
+    TrackingState,
+)
 
 log = structlog.get_logger("skill_ledger.projector")
 
 PROJECTION_NAME = TABLE
 EVENTS_CHANNEL = "ledger_events"
+STALL_RETRY_SECONDS = 2.0
+"""While stalled, how often the projector tries the failing event again (a rebuild may fix it)."""
+REMEDY = "ledger projection rebuild"
 
 ProgressCallback = Callable[[int, int], None]
 DelaysCallback = Callable[[list[float]], None]
+
+
+class _RollBack(Exception):
+    """Ends a transaction that only looked (its changes are rolled back)."""
 
 
 def apply_events(cursor: Cursor, db: Database, after: int, events: list[Any]) -> int:
@@ -53,57 +68,6 @@ def apply_events(cursor: Cursor, db: Database, after: int, events: list[Any]) ->
     return write_rows(cursor, touched.values())
 
 
-class PositionWatch:
-    """The projection's last committed position, and waiting until it reaches a target."""
-
-    def __init__(self, position: int = 0) -> None:
-        self._position = position
-        self._changed = threading.Condition()
-
-    @property
-    def position(self) -> int:
-        """The last position known to be projected."""
-        return self._position
-
-    def advance(self, position: int) -> None:
-        """Record progress (never moves backwards) and wake waiters."""
-        with self._changed:
-            if position > self._position:
-                self._position = position
-                self._changed.notify_all()
-
-    def reset(self, position: int) -> None:
-        """Set the position outright (after a rebuild or a downgrade)."""
-        with self._changed:
-            self._position = position
-            self._changed.notify_all()
-
-    def wait_for(self, position: int, timeout: float) -> bool:
-        """Block until the projection has passed `position`; False on timeout."""
-        deadline = time.monotonic() + timeout
-        with self._changed:
-            while self._position < position:
-                remaining = deadline - time.monotonic()
-                if remaining <= 0:
-                    return False
-                self._changed.wait(remaining)
-        return True
-
-
-@dataclass(frozen=True, slots=True)
-class ProjectionStatus:
-    """Where the projection stands against the log."""
-
-    position: int
-    head: int
-    last_batch_at: float | None
-
-    @property
-    def lag_events(self) -> int:
-        """Events recorded but not yet projected."""
-        return max(0, self.head - self.position)
-
-
 class Projector:
     """Keeps the read table and its tracking position in one transaction per batch."""
 
@@ -117,6 +81,7 @@ class Projector:
         idle_seconds: float = 1.0,
         name: str = PROJECTION_NAME,
         on_projected: DelaysCallback | None = None,
+        on_failed: Callable[[], None] | None = None,
     ) -> None:
         self.db = db
         self.eventlog = eventlog
@@ -129,6 +94,9 @@ class Projector:
         self.last_batch_at: float | None = None
         self.leading = False
         self.on_projected = on_projected
+        self.on_failed = on_failed
+        self.stall: Stall | None = None
+        """The event this projection cannot apply (its own batches, or as the tracking row says)."""
         self._batching = threading.Lock()
         self.lock_key = int.from_bytes(
             hashlib.sha256(name.encode()).digest()[:8], "big", signed=True
@@ -141,12 +109,29 @@ class Projector:
         """The committed position, read from the database."""
         return self.tracking.position()
 
-    def status(self) -> ProjectionStatus:
-        """Position, head of the log and lag."""
-        with self.db.transaction(write=False) as cursor:
+    def status(self, db: Database | None = None) -> ProjectionStatus:
+        """Position, head of the log, lag and stall (read through `db`'s pool if given)."""
+        with (db or self.db).transaction(write=False) as cursor:
             head = self.eventlog.max_position(cursor)
-            position = self.tracking.read(cursor)
-        return ProjectionStatus(position, head, self.last_batch_at)
+            state = self.tracking.read_state(cursor)
+        return ProjectionStatus(state.position, head, self.last_batch_at, state.stall)
+
+    def observe(self, state: TrackingState) -> None:
+        """Learn the committed position and stall another process recorded."""
+        self.watch.advance(state.position)
+        self.stall = state.stall
+
+    def _heard(self, payload: str) -> None:
+        """A notification on the projected channel: a position, or news of a stall."""
+        if payload.isdigit():
+            self._progressed(int(payload))
+        else:
+            self.observe(self.tracking.state())
+
+    def _progressed(self, position: int) -> None:
+        self.watch.advance(position)
+        if self.stall is not None and position >= self.stall.position:
+            self.stall = None
 
     def lag_seconds(self, status: ProjectionStatus) -> float:
         """Age of the oldest event not yet projected; 0 when caught up."""
@@ -192,11 +177,27 @@ class Projector:
         return True
 
     def _run_batch(self) -> int:
+        """One batch in one transaction, tracked; a failing batch is left wholly unapplied.
+
+        A failure that is not an outage stalls the projection: the event that fails is found,
+        recorded for every process and logged once, and the error is raised again.
+        """
+        try:
+            return self._project_batch()
+        except Exception as e:
+            if self._is_failure(e):
+                if self.on_failed is not None:
+                    self.on_failed()
+                self._stalled(self._culprit(e))
+            raise
+
+    def _project_batch(self) -> int:
         with self.db.transaction() as cursor:
             position = self.tracking.lock(cursor)
             logged = self.eventlog.read(cursor, position, self.batch_size)
             if not logged:
                 self.watch.advance(position)
+                self._recovered(position)
                 return 0
             events = [self.eventlog.decode(item) for item in logged]
             self.apply_batch(cursor, position, events)
@@ -204,9 +205,69 @@ class Projector:
             self.tracking.advance(cursor, position, last)
         self.last_batch_at = time.time()
         self.watch.advance(last)
+        self._recovered(last)
         if self.on_projected is not None:
             self.on_projected([self.last_batch_at - e.timestamp.timestamp() for e in events])
         return len(logged)
+
+    def _culprit(self, error: Exception) -> Stall | None:
+        """The failed batch again, one event at a time and rolled back: the first that fails.
+
+        None when even looking fails (an outage: the next attempt tells).
+        """
+        found: Stall | None = None
+        try:
+            with suppress(_RollBack), self.db.transaction() as cursor:
+                after = self.tracking.lock(cursor)
+                logged = self.eventlog.read(cursor, after, self.batch_size)
+                for item in logged:
+                    try:
+                        self.apply_batch(cursor, after, [self.eventlog.decode(item)])
+                    except Exception as e:
+                        if not self._is_failure(e):
+                            raise
+                        found = stall_of(item, e)
+                        break
+                    after = item.position
+                if found is None and logged:  # fails only as a whole batch: name its first
+                    found = stall_of(logged[0], error)
+                raise _RollBack
+        except Exception as e:
+            log.warning("projector_diagnosis_failed", error=f"{type(e).__name__}: {e}"[:300])
+            return None
+        return found
+
+    def _is_failure(self, error: Exception) -> bool:
+        """The projection cannot apply an event (not an outage, which a retry outlives)."""
+        if isinstance(error, PositionAlreadyProjected):
+            return False
+        if isinstance(error, (ProjectionError, *self.db.statement_errors)):
+            return True
+        return not isinstance(error, (*self.db.connection_errors, OSError))
+
+    def _stalled(self, stall: Stall | None) -> None:
+        """Record the stall for every process; the first to record it logs it, once."""
+        if stall is None:
+            return
+        known = self.stall is not None and self.stall.position == stall.position
+        self.stall = stall
+        try:
+            first = self.tracking.record_stall(stall)
+        except (*self.db.connection_errors, *self.db.statement_errors):
+            first = not known
+        if first:
+            log.error(
+                f"🛑 PROJECTION STALLED at position {stall.position}: {stall.reason}. "
+                f"The read table stays before it and commands answer 503 until it is "
+                f"repaired: run `{REMEDY}`",
+                position=stall.position,
+                remedy=REMEDY,
+            )
+
+    def _recovered(self, position: int) -> None:
+        if self.stall is not None and position >= self.stall.position:
+            log.info("projector_recovered", position=position, was_stalled_at=self.stall.position)
+            self.stall = None
 
     def catch_up(self, on_progress: ProgressCallback | None = None) -> int:
         """Run batches until the log is exhausted; returns events projected."""
@@ -269,9 +330,22 @@ class Projector:
 
     def _follow_polling(self, stop: threading.Event) -> None:
         while not stop.is_set():
-            if self.catch_up() == 0:
+            if self._catch_up_unless_stalled(stop) == 0:
                 self._kick.wait(self.poll_seconds)
                 self._kick.clear()
+
+    def _catch_up_unless_stalled(self, stop: threading.Event) -> int:
+        """Catch up; when stalled, wait a while (keeping the lead) and say 0.
+
+        The stall was logged once, where it was recorded; every retry counts a failure.
+        """
+        try:
+            return self.catch_up()
+        except Exception:
+            if self.stall is None:
+                raise
+            stop.wait(STALL_RETRY_SECONDS)
+            return 0
 
     def _follow_notifications(self, session: Session, stop: threading.Event) -> None:
         """Lead (hold the advisory lock, LISTEN for events, project) or stand by until it frees."""
@@ -285,38 +359,38 @@ class Projector:
                 finally:
                     self.leading = False
                 return
-            self.watch.advance(self.tracked_position())
+            self.observe(self.tracking.state())
             for payload in session.notifications(self.idle_seconds):
-                self.watch.advance(int(payload))
+                self._heard(payload)
 
     def _lead(self, session: Session, stop: threading.Event) -> None:
         session.listen(EVENTS_CHANNEL)
-        self.catch_up()
+        self._catch_up_unless_stalled(stop)
         while not stop.is_set():
             woken = self._kick.is_set()
             self._kick.clear()
             if not woken:
                 session.notifications(min(self.idle_seconds, 0.25))
-            self.catch_up()
+            self._catch_up_unless_stalled(stop)
 
     def follow(self, stop: threading.Event) -> None:
         """Track another process's projector (read-your-writes waits in a process without one)."""
-        lost: tuple[type[Exception], ...] = (*self.db.connection_errors, OSError, ValueError)
+        lost: tuple[type[Exception], ...] = (*self.db.connection_errors, OSError)
         while not stop.is_set():
             try:
-                self.watch.advance(self.tracked_position())
+                self.observe(self.tracking.state())
                 with self.db.session() as session:
                     if session is None:  # no notifications: poll
                         stop.wait(self.poll_seconds)
                         continue
                     session.listen(PROJECTED_CHANNEL)
-                    self.watch.advance(self.tracked_position())
+                    self.observe(self.tracking.state())
                     while not stop.is_set():
                         heard = session.notifications(self.idle_seconds)
                         for payload in heard:
-                            self.watch.advance(int(payload))
+                            self._heard(payload)
                         if not heard:
-                            self.watch.advance(self.tracked_position())
+                            self.observe(self.tracking.state())
             except lost as e:
                 log.warning("projector_follower_lost", error=str(e))
                 stop.wait(1.0)
@@ -327,4 +401,5 @@ class Projector:
         """Rebuild the read table from the first event, in one transaction (see rebuild.py)."""
         stats = bulk.rebuild(self.db, self.eventlog, self.tracking, on_progress)
         self.watch.reset(stats.position)
+        self._recovered(stats.position)
         return stats

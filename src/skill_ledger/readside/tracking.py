@@ -1,10 +1,18 @@
-"""A projection's tracking row: the last log position its table reflects, moved exactly once."""
+"""A projection's tracking row: the last log position its table reflects, moved exactly once.
+
+The row also records a stall (the position of an event the projection cannot apply, and why),
+so every process learns it; progress past that position, or a rebuild, clears it.
+"""
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 from skill_ledger.database import Cursor, Database
 
 PROJECTED_CHANNEL = "ledger_projected"
+STALLED_PAYLOAD = "stalled"
+"""The notification followers get when a stall is recorded (progress sends the position)."""
 
 
 class ProjectionError(Exception):
@@ -15,6 +23,22 @@ class PositionAlreadyProjected(ProjectionError):
     """The tracking row is already at or past this batch: it was projected before."""
 
 
+@dataclass(frozen=True, slots=True)
+class Stall:
+    """The projection cannot apply the event at `position`: the read table stays before it."""
+
+    position: int
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class TrackingState:
+    """The committed position, and the stall if there is one."""
+
+    position: int
+    stall: Stall | None = None
+
+
 class Tracking:
     """The one place that reads and writes projection_tracking."""
 
@@ -22,6 +46,10 @@ class Tracking:
         self.db = db
         self.name = name
         self._select = "SELECT notification_id FROM projection_tracking WHERE application_name = %s"
+        self._select_state = (
+            "SELECT notification_id, stalled_at, stall_reason FROM projection_tracking "
+            "WHERE application_name = %s"
+        )
 
     def read(self, cursor: Cursor) -> int:
         """The committed position (0 before the first batch)."""
@@ -33,6 +61,36 @@ class Tracking:
         """The committed position, in a transaction of its own."""
         with self.db.transaction(write=False) as cursor:
             return self.read(cursor)
+
+    def read_state(self, cursor: Cursor) -> TrackingState:
+        """The committed position and the recorded stall."""
+        cursor.execute(self._select_state, (self.name,))
+        row = cursor.fetchone()
+        if row is None:
+            return TrackingState(0)
+        stall = None if row[1] is None else Stall(int(row[1]), str(row[2] or ""))
+        return TrackingState(int(row[0]), stall)
+
+    def state(self) -> TrackingState:
+        """The committed position and the recorded stall, in a transaction of their own."""
+        with self.db.transaction(write=False) as cursor:
+            return self.read_state(cursor)
+
+    def record_stall(self, stall: Stall) -> bool:
+        """Record a stall (in a transaction of its own); True when no process had recorded it."""
+        notify, params = self.db.notify_clause(PROJECTED_CHANNEL, STALLED_PAYLOAD)
+        with self.db.transaction() as cursor:
+            cursor.execute(
+                "INSERT INTO projection_tracking "
+                "(application_name, notification_id, stalled_at, stall_reason) "
+                "VALUES (%s, 0, %s, %s) ON CONFLICT (application_name) DO UPDATE "
+                "SET stalled_at = excluded.stalled_at, stall_reason = excluded.stall_reason "
+                "WHERE projection_tracking.stalled_at IS NULL "
+                "OR projection_tracking.stalled_at <> excluded.stalled_at "
+                f"RETURNING notification_id{notify}",
+                (self.name, stall.position, stall.reason, *params),
+            )
+            return cursor.fetchone() is not None
 
     def lock(self, cursor: Cursor) -> int:
         """The position, its row locked until the transaction ends (created if missing)."""
@@ -57,7 +115,8 @@ class Tracking:
         """
         notify, params = self.db.notify_clause(PROJECTED_CHANNEL, str(position))
         cursor.execute(
-            "UPDATE projection_tracking SET notification_id = %s "
+            "UPDATE projection_tracking "
+            "SET notification_id = %s, stalled_at = NULL, stall_reason = NULL "
             "WHERE application_name = %s AND notification_id = %s "
             f"RETURNING notification_id{notify}",
             (position, self.name, after, *params),
@@ -68,9 +127,11 @@ class Tracking:
             )
 
     def reset(self, cursor: Cursor, position: int) -> None:
-        """Set the position outright (a rebuild), telling followers at commit."""
+        """Set the position outright (a rebuild, which also clears a stall), telling followers."""
         cursor.execute(
-            "UPDATE projection_tracking SET notification_id = %s WHERE application_name = %s",
+            "UPDATE projection_tracking "
+            "SET notification_id = %s, stalled_at = NULL, stall_reason = NULL "
+            "WHERE application_name = %s",
             (position, self.name),
         )
         self.db.notify(cursor, PROJECTED_CHANNEL, str(position))
