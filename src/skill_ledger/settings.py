@@ -200,6 +200,8 @@ class Settings:
     pool_size: int = 8
     login_rate_per_minute: int = 10
     auth_cache_seconds: float = 1.0
+    signing_key_file: str = ""
+    checkpoint_seconds: float = 60.0
 
     @property
     def is_production(self) -> bool:
@@ -235,6 +237,8 @@ VARIABLES: tuple[tuple[str, str, Parse], ...] = (
     ("pool_size", "LEDGER_POOL_SIZE", _number(int, 1)),
     ("login_rate_per_minute", "LEDGER_LOGIN_RATE_PER_MINUTE", _number(int, 1)),
     ("auth_cache_seconds", "LEDGER_AUTH_CACHE_SECONDS", _number(float)),
+    ("signing_key_file", "LEDGER_SIGNING_KEY_FILE", _text),
+    ("checkpoint_seconds", "LEDGER_CHECKPOINT_SECONDS", _number(float, 1)),
 )
 """Settings field, environment variable, parser."""
 POLICY_VARIABLES: tuple[tuple[str, str, Parse], ...] = (

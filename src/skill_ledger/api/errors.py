@@ -14,7 +14,10 @@ from litestar.types import ExceptionHandlersMap
 
 from skill_ledger.accounts import AccountError
 from skill_ledger.api.schemas import NO_NUL, Problem
+from skill_ledger.assessments import SigningUnavailable
+from skill_ledger.audit.notary import CheckpointRefused
 from skill_ledger.audit.trail import InvalidQuery, UnreadableHistory
+from skill_ledger.audit.tree import TreeCorrupt
 from skill_ledger.database import DatabaseUnavailable
 from skill_ledger.domain import (
     ConcurrencyConflict,
@@ -131,6 +134,7 @@ def on_http(request: Request[Any, Any, Any], exc: HTTPException) -> Response[Pro
 
 
 LEDGER_STATUS: tuple[tuple[type[LedgerError], int, str | None], ...] = (
+    (SigningUnavailable, 503, None),
     (NotFound, 404, None),
     (NotPermitted, 403, None),
     (InvalidTransition, 409, "invalid-transition"),
@@ -151,6 +155,13 @@ def on_ledger(request: Request[Any, Any, Any], exc: LedgerError) -> Response[Pro
 def on_unreadable(request: Request[Any, Any, Any], exc: UnreadableHistory) -> Response[Problem]:
     """Stored events that cannot be replayed: a server-side problem worth an alert."""
     log.error("unreadable_history", path=request.url.path, error=str(exc))
+    detail = f"{exc}; the store may have been tampered with: run `ledger audit verify`"
+    return problem(request, 500, detail)
+
+
+def on_tampered_tree(request: Request[Any, Any, Any], exc: Exception) -> Response[Problem]:
+    """The tree no longer matches what the log signed, or lacks nodes: worth an alert."""
+    log.error("tree_inconsistent", path=request.url.path, error=str(exc))
     detail = f"{exc}; the store may have been tampered with: run `ledger audit verify`"
     return problem(request, 500, detail)
 
@@ -182,6 +193,8 @@ EXCEPTION_HANDLERS: ExceptionHandlersMap = {
     HTTPException: on_http,
     LedgerError: on_ledger,
     UnreadableHistory: on_unreadable,
+    CheckpointRefused: on_tampered_tree,
+    TreeCorrupt: on_tampered_tree,
     AccountError: on_account,
     DatabaseUnavailable: on_unavailable,
     StoreOperationalError: on_unavailable,

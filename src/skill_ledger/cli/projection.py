@@ -9,8 +9,10 @@ import structlog
 import typer
 from prometheus_client import start_http_server
 
-from skill_ledger.cli.common import opened_services, out, progress
+from skill_ledger.cli.common import EXIT_USAGE, fail, load_settings, opened_services, out, progress
 from skill_ledger.metrics import PrometheusObserver
+from skill_ledger.services import check_signing_key
+from skill_ledger.settings import ConfigurationError
 
 app = typer.Typer(help="The football_skill_assessments projection.", no_args_is_help=True)
 log = structlog.get_logger("skill_ledger.cli")
@@ -22,18 +24,31 @@ def project(
         int | None,
         typer.Option(help="Serve Prometheus metrics (projection delay) on this port."),
     ] = None,
+    no_tree: Annotated[
+        bool, typer.Option("--no-tree", help="Keep no Merkle tree here (another process does).")
+    ] = False,
 ) -> None:
     """Run the projector as its own process (follows the log until interrupted)."""
     observer = PrometheusObserver() if metrics_port is not None else None
-    with opened_services(observer=observer) as services:
+    settings = load_settings()
+    if not no_tree:
+        try:
+            check_signing_key(settings)
+        except ConfigurationError as e:
+            fail(str(e), EXIT_USAGE)
+    with opened_services(settings, observer=observer) as services:
         if metrics_port is not None:
             start_http_server(metrics_port, addr="127.0.0.1")
         if once:
             count = services.projector.catch_up()
             out.print(f"projected {count} events; position {services.projector.watch.position}")
+            if not no_tree:
+                out.print(f"appended {services.tree.catch_up()} events to the log's tree")
             return
         stop = threading.Event()
-        log.info("projector_started", projection=services.projector.name)
+        if not no_tree:
+            services.start_tree_keeper()
+        log.info("projector_started", projection=services.projector.name, tree=not no_tree)
         try:
             services.projector.run(stop)
         except KeyboardInterrupt:

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import atexit
 import dataclasses
 import secrets
+import shutil
+import tempfile
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -12,11 +16,29 @@ from rich.table import Table
 from uvicorn.supervisors import Multiprocess
 
 from skill_ledger.api.app import AppFactory, check_secret
+from skill_ledger.audit.signing import SigningKey
 from skill_ledger.cli.common import EXIT_USAGE, err, fail, load_settings, opened_services
 from skill_ledger.demo import seed_demo
+from skill_ledger.services import DEVELOPMENT_ORIGIN, check_signing_key
 from skill_ledger.settings import ConfigurationError, Settings
 
 EXIT_STARTUP_FAILURE = 3  # uvicorn's own code when the server cannot start
+
+
+def _throwaway_key(settings: Settings) -> Settings:
+    """Development without a signing key: one throwaway key for every worker, and say so."""
+    key = SigningKey.generate(DEVELOPMENT_ORIGIN)
+    folder = Path(tempfile.mkdtemp(prefix="ledger-key-"))
+    path = folder / "signing.key"
+    path.write_text(key.text() + "\n", encoding="utf-8")
+    path.chmod(0o600)
+    atexit.register(shutil.rmtree, folder, ignore_errors=True)
+    err.print(
+        "[yellow]No LEDGER_SIGNING_KEY_FILE: checkpoints are signed with a throwaway key "
+        f"(development only), {key.verifier.text()}[/]",
+        highlight=False,
+    )
+    return dataclasses.replace(settings, signing_key_file=str(path))
 
 
 def _prepare(settings: Settings) -> Settings:
@@ -32,6 +54,8 @@ def _prepare(settings: Settings) -> Settings:
         table.add_row(account.email, account.password, account.role.value, str(account.user_id))
     err.print(table)
     err.print(f"Demo license id: [bold]{license_id}[/] (held by student@lfa.com)")
+    if not settings.signing_key_file:
+        settings = _throwaway_key(settings)
     if settings.jwt_secret:
         return settings
     # Every worker must sign with the same secret: choose it once, here.
@@ -50,6 +74,8 @@ def serve(
     settings = load_settings()
     try:
         check_secret(settings)
+        if not no_projector:
+            check_signing_key(settings)
     except ConfigurationError as e:
         fail(str(e), EXIT_USAGE)
     settings = _prepare(settings)

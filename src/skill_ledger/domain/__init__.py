@@ -25,7 +25,12 @@ from skill_ledger.domain.errors import (
     SelfValidationForbidden,
     UnknownSkill,
 )
-from skill_ledger.domain.permissions import Action, check_may_read_license, check_role
+from skill_ledger.domain.permissions import (
+    Action,
+    check_may_fetch_receipt,
+    check_may_read_license,
+    check_role,
+)
 from skill_ledger.domain.policy import ValidationPolicy, check_points
 from skill_ledger.domain.record import EVENT_CLASSES, RecordState, SkillRecord
 from skill_ledger.domain.vocabulary import (
@@ -75,6 +80,7 @@ __all__ = [
     "ValidationPolicy",
     "canonical_json",
     "chain_hash",
+    "check_may_fetch_receipt",
     "check_may_read_license",
     "check_points",
     "check_role",

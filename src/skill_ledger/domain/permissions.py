@@ -18,6 +18,8 @@ class Action(StrEnum):
     ARCHIVE = "archive"
     READ = "read"
     AUDIT = "audit"
+    PROVE = "prove"
+    RECEIPT = "receipt"
 
 
 ROLES: Mapping[Action, frozenset[Role]] = MappingProxyType(
@@ -27,6 +29,8 @@ ROLES: Mapping[Action, frozenset[Role]] = MappingProxyType(
         Action.ARCHIVE: frozenset({Role.ADMIN, Role.INSTRUCTOR}),
         Action.READ: frozenset(Role),
         Action.AUDIT: frozenset({Role.ADMIN, Role.AUDITOR}),
+        Action.PROVE: frozenset({Role.ADMIN, Role.AUDITOR}),
+        Action.RECEIPT: frozenset({Role.ADMIN, Role.AUDITOR, Role.STUDENT}),
     }
 )
 REFUSALS: Mapping[Action, str] = MappingProxyType(
@@ -36,6 +40,8 @@ REFUSALS: Mapping[Action, str] = MappingProxyType(
         Action.ARCHIVE: "Only admins and the assessing instructor can archive an assessment",
         Action.READ: "Role {role} cannot read assessments",
         Action.AUDIT: "Role {role} cannot read the audit trail; only admins and auditors can",
+        Action.PROVE: "Role {role} cannot read the log's proofs; only admins and auditors can",
+        Action.RECEIPT: "Role {role} cannot fetch receipts; admins, auditors and the holder can",
     }
 )
 
@@ -69,3 +75,12 @@ def check_may_read_license(
     holder = holder_of(license_id)
     if holder is not None and holder != actor.user_id:
         raise NotPermitted("Students can read only the licenses they hold")
+
+
+def check_may_fetch_receipt(
+    actor: Actor, license_id: int, holder_of: Callable[[int], int | None]
+) -> None:
+    """Admins and auditors fetch any receipt; a student only those of licenses they hold."""
+    check_role(actor.role, Action.RECEIPT)
+    if actor.role is Role.STUDENT and holder_of(license_id) != actor.user_id:
+        raise NotPermitted("Students can fetch receipts only of assessments on licenses they hold")
