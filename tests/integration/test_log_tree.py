@@ -1,4 +1,4 @@
-"""The log's Merkle tree on real databases: kept incrementally, rebuilt, signed, proven, receipts."""
+"""The log's Merkle tree on real databases: kept incrementally, rebuilt, signed, proved."""
 
 from __future__ import annotations
 
@@ -6,7 +6,6 @@ import json
 import subprocess
 import sys
 import uuid
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +26,6 @@ from skill_ledger.domain.merkle import (
     verify_inclusion,
 )
 from skill_ledger.services import Services
-from skill_ledger.settings import DatabaseURL
 from tests.conftest import Cast, seed_cast
 
 DOCS = Path(__file__).resolve().parents[2] / "docs"
@@ -170,7 +168,8 @@ def test_checkpoints_are_signed_notes_of_the_tree_and_only_when_it_grew(
     assert keeper.step() == 2  # a replacement: Archived and Assessed
     with services.db.transaction(write=False) as cursor:
         latest = notary.latest(cursor)
-    assert latest is not None and latest.size == 5
+    assert latest is not None
+    assert latest.size == 5
 
 
 def test_a_receipt_proves_its_assessments_events_offline(
@@ -197,9 +196,7 @@ def test_a_receipt_proves_its_assessments_events_offline(
     assert "does not hash to the event's chain hash" in forged.stdout
 
 
-def test_only_admins_auditors_and_the_holder_get_a_receipt(
-    services: Services, cast: Cast
-) -> None:
+def test_only_admins_auditors_and_the_holder_get_a_receipt(services: Services, cast: Cast) -> None:
     done = services.ledger.assess(cast.instructor, cast.license_id, "passing", 5, 10)
     services.projector.catch_up()
     for actor in (cast.admin, cast.auditor, cast.student):
@@ -233,8 +230,3 @@ def run_verifier(*args: str) -> subprocess.CompletedProcess[str]:
         text=True,
         check=False,
     )
-
-
-@pytest.fixture
-def open_pg(postgres_url: DatabaseURL, open_services: Callable[..., Services]) -> Services:
-    return open_services(postgres_url)
