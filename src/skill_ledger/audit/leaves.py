@@ -54,6 +54,7 @@ def event_type(topic: str) -> str:
     return topic.rpartition(".")[2].rpartition(":")[2]
 
 
+@lru_cache(maxsize=100_000)
 def stream_text(stream_id: str) -> str:
     """A stream id as the leaf spells it: hyphenated lowercase (SQLite stores 32 hex digits)."""
     if len(stream_id) == 32 and _UUID_HEX.fullmatch(stream_id):
@@ -71,16 +72,28 @@ def chain_hash_of(state: bytes, mapper: TypedMapper) -> str | None:
     return found if isinstance(found, str) else None
 
 
-def canonical_leaf(position: int, stream: str, version: int, kind: str, chain: str | None) -> bytes:
+def canonical_leaf(
+    position: int, stream: str, version: int, kind: str, chain: str | None
+) -> bytes:
     """The leaf's bytes; the f-string equals `leaf_text` whenever no value needs escaping."""
-    if chain is not None and _PLAIN.fullmatch(chain) and _PLAIN.fullmatch(stream):
-        type_json = _type_json(kind)
-        if type_json is not None:
-            return (
-                f'{{"hash":"{chain}","position":{position},"stream":"{stream}",'
-                f'"type":{type_json},"version":{version}}}'
-            ).encode()
+    plain_stream = _plain(stream)
+    type_json = _type_json(kind)
+    if chain is not None and plain_stream and type_json is not None and _plain_hash(chain):
+        return (
+            f'{{"hash":"{chain}","position":{position},"stream":"{stream}",'
+            f'"type":{type_json},"version":{version}}}'
+        ).encode()
     return leaf_text(position, stream, version, kind, chain).encode()
+
+
+def _plain_hash(chain: str) -> bool:
+    # Letters and digits never need escaping in JSON; anything else is checked in full.
+    return chain.isalnum() or _PLAIN.fullmatch(chain) is not None
+
+
+@lru_cache(maxsize=100_000)
+def _plain(text: str) -> bool:
+    return _PLAIN.fullmatch(text) is not None
 
 
 @lru_cache(maxsize=256)

@@ -10,6 +10,7 @@ tracking row (`projection_tracking`, name `log_tree`); `rebuild` recomputes it f
 from __future__ import annotations
 
 import time
+from concurrent.futures import ThreadPoolExecutor
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
@@ -185,28 +186,40 @@ class LogTree:
         return pending
 
     def rebuild(self, on_progress: ProgressCallback | None = None) -> TreeStats:
-        """Recompute the whole tree from the first event, in one transaction."""
+        """Recompute the whole tree from the first event, in one transaction.
+
+        The next batch of the log is read (in a thread: the driver waits without the GIL)
+        while this one is hashed, and rows stream out through the backend's bulk writer.
+        """
         started = time.perf_counter()
         builder = TreeBuilder()
-        with self.db.transaction() as cursor:
+        with self.db.transaction() as cursor, ThreadPoolExecutor(1) as prefetch:
             self.tracking.lock(cursor)
             head = self.eventlog.max_position(cursor)
             total = self.eventlog.count(cursor)
             cursor.execute(f"DELETE FROM {NODES}")
             mapper = self.eventlog.mapper
-            position = 0
             with (
                 self.db.bulk_reader(cursor) as reader,
                 self.db.bulk_writer(cursor, NODES, NODE_COLUMNS, INSERT) as write,
             ):
-                while position < head:
-                    logged = self.eventlog.read(reader, position, REBUILD_BATCH, head)
-                    if not logged:
-                        break
+                logged = self.eventlog.read(reader, 0, REBUILD_BATCH, head)
+                while logged:
+                    last = logged[-1].position
+                    following = (
+                        prefetch.submit(self.eventlog.read, reader, last, REBUILD_BATCH, head)
+                        if last < head and reader is not cursor
+                        else None
+                    )
                     write(builder.append([leaf_of(event, mapper) for event in logged]))
-                    position = logged[-1].position
                     if on_progress is not None:
                         on_progress(builder.size, total)
+                    if following is not None:
+                        logged = following.result()
+                    elif last < head:
+                        logged = self.eventlog.read(reader, last, REBUILD_BATCH, head)
+                    else:
+                        logged = []
             self.tracking.reset(cursor, head)
         return TreeStats(builder.size, builder.size, head, time.perf_counter() - started)
 
