@@ -72,9 +72,7 @@ def chain_hash_of(state: bytes, mapper: TypedMapper) -> str | None:
     return found if isinstance(found, str) else None
 
 
-def canonical_leaf(
-    position: int, stream: str, version: int, kind: str, chain: str | None
-) -> bytes:
+def canonical_leaf(position: int, stream: str, version: int, kind: str, chain: str | None) -> bytes:
     """The leaf's bytes; the f-string equals `leaf_text` whenever no value needs escaping."""
     plain_stream = _plain(stream)
     type_json = _type_json(kind)

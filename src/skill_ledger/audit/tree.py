@@ -10,8 +10,8 @@ tracking row (`projection_tracking`, name `log_tree`); `rebuild` recomputes it f
 from __future__ import annotations
 
 import time
-from concurrent.futures import ThreadPoolExecutor
 from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 from skill_ledger.audit.leaves import (
