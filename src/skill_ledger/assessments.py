@@ -185,12 +185,13 @@ class Proofs:
         """The event at `position` in the tree of `tree_size` (default: the latest checkpoint)."""
         size = self.checkpoint(actor).size if tree_size is None else tree_size
         check_role(actor.role, Action.PROVE)
-        with self.db.snapshot() as cursor:
+        # Stored nodes never change once written: no snapshot isolation needed.
+        with self.db.transaction(write=False) as cursor:
             return self.tree.inclusion(cursor, position, size)
 
     def consistency(self, actor: Actor, old: int, new: int | None) -> ConsistencyProof:
         """The tree of `old` leaves is a prefix of that of `new` (default: latest checkpoint)."""
         size = self.checkpoint(actor).size if new is None else new
         check_role(actor.role, Action.PROVE)
-        with self.db.snapshot() as cursor:
+        with self.db.transaction(write=False) as cursor:
             return self.tree.consistency(cursor, old, size)

@@ -21,7 +21,7 @@ from skill_ledger.audit.signing import (
     open_checkpoint,
     sign_checkpoint,
 )
-from skill_ledger.audit.tree import LogTree
+from skill_ledger.audit.tree import LogTree, TreeCorrupt, TreeSizeInvalid
 from skill_ledger.database import Cursor, Database
 from skill_ledger.readside.projector import EVENTS_CHANNEL
 
@@ -63,7 +63,7 @@ class Notary:
             last = self.latest(cursor)
             if last is not None and last.size >= size:
                 return last
-            if last is not None and self.tree.root(cursor, last.size) != last.root:
+            if last is not None and self._root_or_none(cursor, last.size) != last.root:
                 raise CheckpointRefused(
                     f"the tree's first {last.size} leaves no longer hash to the root this key "
                     f"signed ({last.root_base64}): run `ledger audit verify --checkpoint`"
@@ -76,6 +76,12 @@ class Notary:
             )
         log.info("checkpoint_signed", tree_size=size, root=signed.root_base64)
         return signed
+
+    def _root_or_none(self, cursor: Cursor, size: int) -> bytes | None:
+        try:
+            return self.tree.root(cursor, size)
+        except (TreeSizeInvalid, TreeCorrupt):
+            return None  # the tree lost leaves it had: not the signed tree either
 
     def covering(self, size: int) -> SignedCheckpoint:
         """The latest checkpoint if it covers `size` leaves, else a new one of the whole tree."""

@@ -144,6 +144,10 @@ class LogTree:
 
     def catch_up(self, batch: int = CATCH_UP_BATCH, upto: int | None = None) -> int:
         """Append the log's new events (to `upto`, or the head), one transaction per batch."""
+        with self.db.transaction(write=False) as cursor:  # idle: no write lock taken
+            position = self.tracking.read(cursor)
+            if position >= (upto if upto is not None else self.eventlog.max_position(cursor)):
+                return 0
         total = 0
         while True:
             count = self._append_batch(batch, upto)
@@ -225,10 +229,24 @@ class LogTree:
 
     # -- roots and proofs --------------------------------------------------------------------
 
-    def hashes(self, cursor: Cursor, ranges: Sequence[Range]) -> list[bytes]:
-        """MTH of each range, from the stored nodes (one query)."""
+    def hashes(
+        self, cursor: Cursor, ranges: Sequence[Range], field: str = "tree_size"
+    ) -> list[bytes]:
+        """MTH of each range, from the stored nodes (one query).
+
+        TreeSizeInvalid (naming `field`) when a range reaches beyond the tree: the query also
+        asks for the last leaf the ranges need, so no separate size check is needed.
+        """
         wanted = {s for lo, hi in ranges for s in subtrees(lo, hi)}
-        stored = self._stored(cursor, {key for s in wanted for key in _stored_keys(s)})
+        keys = {key for s in wanted for key in _stored_keys(s)}
+        top = max((hi for _, hi in ranges), default=0)
+        if top:
+            keys.add((0, top - 1))
+        try:
+            stored = self._stored(cursor, keys)
+        except TreeCorrupt:
+            self._check_size(cursor, top, field)
+            raise
 
         def subtree_hash(subtree: Subtree) -> bytes:
             return perfect_root([stored[key] for key in _stored_keys(subtree)])
@@ -248,7 +266,8 @@ class LogTree:
 
     def root(self, cursor: Cursor, size: int) -> bytes:
         """The root of the tree of the first `size` leaves."""
-        self._check_size(cursor, size, "tree_size")
+        if size < 0:
+            raise TreeSizeInvalid("tree_size", f"must be at least 0, got {size}")
         return self.hashes(cursor, [(0, size)])[0] if size else EMPTY_ROOT
 
     def leaf_at(self, cursor: Cursor, position: int) -> tuple[int, bytes] | None:
@@ -270,7 +289,8 @@ class LogTree:
 
     def inclusion(self, cursor: Cursor, position: int, size: int) -> InclusionProof:
         """The proof that the event at `position` is a leaf of the tree of `size`."""
-        self._check_size(cursor, size, "tree_size", minimum=1)
+        if size < 1:
+            raise TreeSizeInvalid("tree_size", f"must be at least 1, got {size}")
         found = self.leaf_at(cursor, position)
         if found is None or found[0] >= size:
             raise PositionNotInTree(position, size)
@@ -281,17 +301,16 @@ class LogTree:
 
     def consistency(self, cursor: Cursor, old: int, new: int) -> ConsistencyProof:
         """The proof that the tree of `old` leaves is a prefix of the tree of `new`."""
-        self._check_size(cursor, new, "to", minimum=1)
+        if new < 1:
+            raise TreeSizeInvalid("to", f"must be at least 1, got {new}")
         if not 1 <= old <= new:
             raise TreeSizeInvalid("from", f"must be between 1 and to ({new}), got {old}")
         *path, old_root, new_root = self.hashes(
-            cursor, [*consistency_ranges(old, new), (0, old), (0, new)]
+            cursor, [*consistency_ranges(old, new), (0, old), (0, new)], "to"
         )
         return ConsistencyProof(old, new, old_root, new_root, path)
 
-    def _check_size(self, cursor: Cursor, size: int, field: str, minimum: int = 0) -> None:
-        if size < minimum:
-            raise TreeSizeInvalid(field, f"must be at least {minimum}, got {size}")
+    def _check_size(self, cursor: Cursor, size: int, field: str) -> None:
         have = self.size(cursor)
         if size > have:
             raise TreeSizeInvalid(field, f"{size} is beyond the tree, which has {have} leaves")
