@@ -176,3 +176,18 @@ def test_the_fast_leaf_encoding_equals_the_canonical_one(
     assert (
         canonical_leaf(7, stream, 3, kind, chain) == leaf_text(7, stream, 3, kind, chain).encode()
     )
+
+
+@pytest.mark.parametrize("first", [0, 1, 15, 16, 17, 255, 256, 257, 4095, 4096, 4100])
+def test_a_builder_resumed_from_stored_nodes_continues_the_same_tree(first: int) -> None:
+    leaves, _ = random_log(first + 300)
+    whole = StoredTree(leaves).nodes
+    pending = {
+        level: [whole[(level, i)] for i in range(lo, hi + 1)]
+        for level, lo, hi in TreeBuilder.pending_keys(first)
+    }
+    resumed = TreeBuilder(first, pending)
+    rows = resumed.append(Leaf(i + 1, h) for i, h in enumerate(leaves[first:], first))
+    assert {(n.level, n.idx): n.hash for n in rows} == {
+        key: digest for key, digest in whole.items() if key[1] >= (first >> key[0])
+    }
