@@ -9,7 +9,15 @@ import structlog
 import typer
 from prometheus_client import start_http_server
 
-from skill_ledger.cli.common import EXIT_USAGE, fail, load_settings, opened_services, out, progress
+from skill_ledger.cli.common import (
+    EXIT_USAGE,
+    err,
+    fail,
+    load_settings,
+    opened_services,
+    out,
+    progress,
+)
 from skill_ledger.metrics import PrometheusObserver
 from skill_ledger.services import check_signing_key
 from skill_ledger.settings import ConfigurationError
@@ -43,7 +51,7 @@ def project(
             count = services.projector.catch_up()
             out.print(f"projected {count} events; position {services.projector.watch.position}")
             if not no_tree:
-                out.print(f"appended {services.tree.catch_up()} events to the log's tree")
+                err.print(f"appended {services.tree.catch_up()} events to the log's Merkle tree")
             return
         stop = threading.Event()
         if not no_tree:
