@@ -8,6 +8,7 @@ know, is a leaf. Storage keeps every leaf and every complete subtree at levels 4
 
 from __future__ import annotations
 
+import hashlib
 import re
 from collections.abc import Iterable
 from functools import lru_cache
@@ -15,7 +16,7 @@ from typing import Any, NamedTuple
 
 import msgspec
 
-from skill_ledger.domain.merkle import leaf_hash, leaf_text, node_hash
+from skill_ledger.domain.merkle import leaf_text
 from skill_ledger.eventstore.log import LoggedEvent
 from skill_ledger.eventstore.transcoder import TypedMapper
 
@@ -101,20 +102,38 @@ def _type_json(kind: str) -> str | None:
 
 def leaf_of(event: LoggedEvent, mapper: TypedMapper) -> Leaf:
     """The leaf of one raw stored event."""
-    data = canonical_leaf(
-        event.position,
-        stream_text(event.stream_id),
-        event.version,
-        event_type(event.topic),
-        chain_hash_of(event.state, mapper),
-    )
-    return Leaf(event.position, leaf_hash(data))
+    return leaves_of([event], mapper)[0]
+
+
+def leaves_of(events: Iterable[LoggedEvent], mapper: TypedMapper) -> list[Leaf]:
+    """The leaves of raw stored events: `leaf_of` unrolled, for bulk builds."""
+    decode = _hash_decoder.decode
+    plain_state = None if mapper.cipher is None and mapper.compressor is None else mapper
+    sha256 = hashlib.sha256
+    found: list[Leaf] = []
+    for position, stream_id, version, topic, state in events:
+        try:
+            chain = decode(state if plain_state is None else mapper.plain_state(state)).hash
+        except (msgspec.DecodeError, msgspec.ValidationError):
+            chain = None
+        data = canonical_leaf(
+            position,
+            stream_text(stream_id),
+            version,
+            event_type(topic),
+            chain if isinstance(chain, str) else None,
+        )
+        found.append(Leaf(position, sha256(b"\x00" + data).digest()))
+    return found
 
 
 def perfect_root(hashes: list[bytes]) -> bytes:
     """The root of a complete subtree from its 2**k leftmost-to-rightmost children."""
+    sha256 = hashlib.sha256
     while len(hashes) > 1:
-        hashes = [node_hash(hashes[i], hashes[i + 1]) for i in range(0, len(hashes), 2)]
+        hashes = [
+            sha256(b"\x01" + hashes[i] + hashes[i + 1]).digest() for i in range(0, len(hashes), 2)
+        ]
     return hashes[0]
 
 
@@ -144,12 +163,13 @@ class TreeBuilder:
 
     def append(self, leaves: Iterable[Leaf]) -> list[StoredNode]:
         """Nodes to store: the leaves, then every stored-level node they complete."""
-        rows: list[StoredNode] = []
         size = self.size
-        fresh: list[bytes] = []
-        for offset, leaf in enumerate(leaves):
-            rows.append(StoredNode(0, size + offset, leaf.position, leaf.hash))
-            fresh.append(leaf.hash)
+        given = list(leaves)
+        fresh = [leaf.hash for leaf in given]
+        rows = [
+            StoredNode(0, index, position, digest)
+            for index, (position, digest) in enumerate(given, size)
+        ]
         level, count = 0, size
         self.size = size + len(fresh)
         while fresh:

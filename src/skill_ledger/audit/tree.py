@@ -20,7 +20,7 @@ from skill_ledger.audit.leaves import (
     Leaf,
     StoredNode,
     TreeBuilder,
-    leaf_of,
+    leaves_of,
     perfect_root,
 )
 from skill_ledger.audit.trail import InvalidQuery
@@ -166,7 +166,7 @@ class LogTree:
             size = self.size(cursor)
             builder = TreeBuilder(size, self._pending(cursor, size))
             mapper = self.eventlog.mapper
-            rows = builder.append(leaf_of(event, mapper) for event in logged)
+            rows = builder.append(leaves_of(logged, mapper))
             cursor.executemany(INSERT, rows)
             self.tracking.advance(cursor, position, logged[-1].position)
         return len(logged)
@@ -215,7 +215,7 @@ class LogTree:
                         if last < head and reader is not cursor
                         else None
                     )
-                    write(builder.append([leaf_of(event, mapper) for event in logged]))
+                    write(builder.append(leaves_of(logged, mapper)))
                     if on_progress is not None:
                         on_progress(builder.size, total)
                     if following is not None:
