@@ -59,6 +59,7 @@ def test_a_students_receipt_checks_offline_with_the_published_key(
         check=False,
     )
     assert checked.returncode == 0, checked.stdout
+    assert f"throwaway key (development only), {key.json()['vkey']}" in module_server.logs()
 
 
 def test_checkpoint_inclusion_and_consistency_for_admins_and_auditors(
