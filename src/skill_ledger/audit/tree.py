@@ -17,8 +17,6 @@ from dataclasses import dataclass
 from skill_ledger.audit.leaves import (
     BLOCK,
     STRIDE,
-    Leaf,
-    StoredNode,
     TreeBuilder,
     leaves_of,
     perfect_root,
@@ -327,8 +325,3 @@ def _stored_keys(subtree: Subtree) -> list[tuple[int, int]]:
     base = level - below
     first = index << below
     return [(base, i) for i in range(first, first + (1 << below))]
-
-
-def stored_rows(leaves: Sequence[Leaf]) -> list[StoredNode]:
-    """Every stored node of a tree of these leaves (tests and benchmarks)."""
-    return TreeBuilder().append(leaves)

@@ -8,7 +8,7 @@ signed checkpoint is checked by recomputing the root of its first `size` leaves 
 from __future__ import annotations
 
 from skill_ledger.audit.findings import Finding, FindingKind, VerifyReport
-from skill_ledger.audit.leaves import Leaf, leaf_of
+from skill_ledger.audit.leaves import Leaf, leaves_of
 from skill_ledger.audit.signing import SignedCheckpoint
 from skill_ledger.audit.tree import LogTree, TreeCorrupt, TreeSizeInvalid
 from skill_ledger.database import Cursor
@@ -40,7 +40,7 @@ class TreeCheck:
 
     def visit(self, rows: list[LoggedEvent]) -> None:
         """Compare one batch of the log (in position order) with the stored leaves."""
-        leaves = [leaf_of(row, self.mapper) for row in rows]
+        leaves = leaves_of(rows, self.mapper)
         if self.index < self.stored_size:
             stored = self.tree.leaves(self.cursor, self.index, len(leaves))
             for (index, position, digest), leaf in zip(stored, leaves, strict=False):
