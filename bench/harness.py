@@ -124,6 +124,9 @@ TARGETS = {
         Target("rebuild_events_per_s", ">=", 50_000),
         Target("rebuild_vs_runner", ">=", 40),
         Target("long_stream_ratio", "<=", 2),
+        Target("tree_inclusion_p99_ms", "<=", 5),
+        Target("tree_build_events_per_s", ">=", 100_000),
+        Target("tree_overhead_ratio", "<=", 0.05),
     )
 }
 

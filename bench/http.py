@@ -35,6 +35,7 @@ import httpx
 
 from bench.harness import Context, Metrics, Step
 from skill_ledger.accounts import Accounts
+from skill_ledger.audit.signing import SigningKey
 from skill_ledger.database import open_database
 from skill_ledger.domain import Role
 from skill_ledger.settings import DEFAULT_SKILLS, DatabaseURL
@@ -53,6 +54,9 @@ KEYS = (
     "http_non_2xx_percent",
     "loadgen_cpu_percent",
     "server_workers",
+    "tree_http_with_per_s",
+    "tree_http_without_per_s",
+    "tree_overhead_ratio",
 )
 SCRIPT = Path(__file__).resolve().parent / "wrk" / "mixed.lua"
 SECRET = "benchmark-secret-benchmark-secret-0123456789"
@@ -107,15 +111,29 @@ def _seed(url: DatabaseURL) -> tuple[list[str], str]:
         db.close()
 
 
+def signing_key_file(folder: str) -> str:
+    """A fresh signing key in `folder` (production processes that sign need one)."""
+    path = Path(folder) / "signing.key"
+    path.write_text(SigningKey.generate("bench.invalid/ledger").text() + "\n")
+    path.chmod(0o600)
+    return str(path)
+
+
 class Server:
-    """`ledger serve` in production mode on a benchmark database (and `ledger project`)."""
+    """`ledger serve` in production mode on a benchmark database (and `ledger project`).
+
+    `separate`: API workers without a projector plus one `ledger project` (None: no projector
+    at all); `tree`: whether that projector keeps the log's Merkle tree; `extra_env` for both.
+    """
 
     def __init__(
         self,
         url: DatabaseURL,
         workers: int,
         log_path: Path,
-        separate: bool,
+        separate: bool | None,
+        *,
+        tree: bool = True,
         extra_env: dict[str, str] | None = None,
     ) -> None:
         self.port = _free_port()
@@ -130,6 +148,7 @@ class Server:
             "LEDGER_SKILLS": ",".join(DEFAULT_SKILLS),
             "LEDGER_POOL_SIZE": "24",
             "PROMETHEUS_MULTIPROC_DIR": self.metrics_dir,
+            "LEDGER_SIGNING_KEY_FILE": signing_key_file(self.metrics_dir),
             **(extra_env or {}),
         }
         ledger = str(Path(sys.executable).parent / "ledger")
@@ -137,9 +156,10 @@ class Server:
         serve = [ledger, "serve", "--port", str(self.port), "--workers", str(workers)]
         # As compose.yaml runs it: API workers without a projector, one projector process.
         self.projector_metrics = f"http://127.0.0.1:{_free_port()}"
+        project = [ledger, "project", "--metrics-port", self.projector_metrics.rsplit(":", 1)[1]]
         self.projector = (
             subprocess.Popen(
-                [ledger, "project", "--metrics-port", self.projector_metrics.rsplit(":", 1)[1]],
+                project if tree else [*project, "--no-tree"],
                 env=env,
                 stdout=self.log,
                 stderr=subprocess.STDOUT,
@@ -148,7 +168,7 @@ class Server:
             else None
         )
         self.process = subprocess.Popen(
-            [*serve, "--no-projector"] if separate else serve,
+            [*serve, "--no-projector"] if separate is not False else serve,
             env=env,
             stdout=self.log,
             stderr=subprocess.STDOUT,
@@ -305,6 +325,15 @@ def run(context: Context) -> Metrics:
             )
         finally:
             server.stop()
+        if separate:
+            without, again = (
+                _sixteen(url, workers, log_path, seconds, env, tree=tree) for tree in (False, True)
+            )
+            with_tree = (full.rate + again.rate) / 2
+            context.say(
+                f"16 clients without the Merkle tree: {without.rate:,.0f}/s; with it: "
+                f"{full.rate:,.0f}/s and {again.rate:,.0f}/s"
+            )
     context.notes["http"] = (
         f"wrk {WRK_THREADS} threads, mixed.lua, {seconds:.0f} s per run, "
         f"ledger serve --workers {workers}"
@@ -326,7 +355,31 @@ def run(context: Context) -> Metrics:
         "http_non_2xx_percent": round(100 * full.non_2xx / total, 2),
         "loadgen_cpu_percent": full.loadgen_cpu_percent,
         "server_workers": workers,
+        "tree_http_with_per_s": round(with_tree, 1) if separate else None,
+        "tree_http_without_per_s": without.rate if separate else None,
+        "tree_overhead_ratio": (
+            round(1 - with_tree / without.rate, 3) if separate and without.rate else None
+        ),
     }
+
+
+def _sixteen(
+    url: DatabaseURL,
+    workers: int,
+    log_path: Path,
+    seconds: float,
+    env: dict[str, str],
+    *,
+    tree: bool,
+) -> WrkRun:
+    """One 16-connection run on a server started afresh, with or without the Merkle tree."""
+    server = Server(url, workers, log_path.with_suffix(f".tree-{tree}.log"), True, tree=tree)
+    try:
+        # The new server signs tokens with the same secret: the old tokens stay valid.
+        _wrk(server.base, env, 16, 1.0)
+        return _wrk(server.base, env, 16, seconds)
+    finally:
+        server.stop()
 
 
 STEP = Step(name="http", title="ours: HTTP assess (wrk, mixed workload)", keys=KEYS, run=run)

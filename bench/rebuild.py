@@ -17,7 +17,7 @@ from eventsourcing.postgres import PostgresTrackingRecorder
 from eventsourcing.projection import Projection, ProjectionRunner
 from psycopg.rows import tuple_row
 
-from bench import generate
+from bench import generate, tree
 from bench.harness import Context, Metrics, Step
 from bench.library import library_env
 from skill_ledger.application import APPLICATION_NAME, Ledger
@@ -142,6 +142,17 @@ def run(context: Context) -> Metrics:
             )
         finally:
             services.close()
+        metrics.update(tree.build(url))
+        context.say(
+            f"Merkle tree of {metrics['tree_events']:,} events built in "
+            f"{metrics['tree_build_seconds']} s: {metrics['tree_build_events_per_s']:,.0f} events/s"
+        )
+        databases.settle(url, "log_tree_nodes")
+        metrics.update(inclusion_at(context, url, metrics))
+        context.say(
+            f"inclusion proofs through the API at {metrics['tree_events']:,} leaves: p50 "
+            f"{metrics['tree_inclusion_p50_ms']} ms, p99 {metrics['tree_inclusion_p99_ms']} ms"
+        )
     metrics.update(
         {
             "rebuild_events": first.events,
@@ -157,9 +168,19 @@ def run(context: Context) -> Metrics:
         "generated events: rebuild_events_per_s on the ledger as loaded (its read table holds "
         f"only the runner's rows for the first {sizes.runner_events:,} events), "
         "rebuild_replace_events_per_s run again to replace the full, vacuumed table. The "
-        "library's ProjectionRunner projected those first events before the rest was loaded."
+        "library's ProjectionRunner projected those first events before the rest was loaded. "
+        "Then `ledger audit tree rebuild`'s code builds the Merkle tree over the same log "
+        "(tree_build_events_per_s), and one client times GET /api/v1/log/inclusion at that "
+        "tree size through `ledger serve --no-projector` (one worker, production settings)."
     )
     return metrics
+
+
+def inclusion_at(context: Context, url: DatabaseURL, metrics: Metrics) -> Metrics:
+    """Inclusion-proof latency through the API on the tree just built."""
+    size = metrics["tree_events"]
+    assert isinstance(size, int)
+    return tree.inclusion(context, url, size)
 
 
 STEP = Step(
@@ -176,6 +197,7 @@ STEP = Step(
         "rebuild_events_per_s",
         "rebuild_replace_seconds",
         "rebuild_replace_events_per_s",
+        *tree.KEYS,
     ),
     run=run,
 )

@@ -13,13 +13,20 @@ from uuid import UUID
 
 from skill_ledger.accounts import Accounts
 from skill_ledger.application import CommandResult, Ledger
+from skill_ledger.audit.notary import Notary
+from skill_ledger.audit.receipts import Receipt, Receipts
 from skill_ledger.audit.records import EventRecord
+from skill_ledger.audit.signing import SignedCheckpoint, VerifierKey
 from skill_ledger.audit.trail import AuditTrail, FeedPage, PairState
+from skill_ledger.audit.tree import ConsistencyProof, InclusionProof, LogTree
+from skill_ledger.database import Database
 from skill_ledger.domain import (
     Action,
     Actor,
     Assessment,
     AssessmentNotFound,
+    LedgerError,
+    check_may_fetch_receipt,
     check_may_read_license,
     check_role,
     license_stream_id,
@@ -28,6 +35,13 @@ from skill_ledger.domain import (
 )
 from skill_ledger.readside.consistency import ReadYourWrites
 from skill_ledger.readside.queries import ReadModel
+
+
+class SigningUnavailable(LedgerError):
+    """No signing key is configured (production without LEDGER_SIGNING_KEY_FILE)."""
+
+    def __init__(self) -> None:
+        super().__init__("No signing key is configured: set LEDGER_SIGNING_KEY_FILE")
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,12 +62,14 @@ class Assessments:
         accounts: Accounts,
         consistency: ReadYourWrites,
         trail: AuditTrail,
+        receipts: Receipts | None = None,
     ) -> None:
         self.ledger = ledger
         self.readmodel = readmodel
         self.accounts = accounts
         self.consistency = consistency
         self.trail = trail
+        self.receipts = receipts
 
     # -- commands: answered once the read table reflects them --------------------------------
 
@@ -121,6 +137,20 @@ class Assessments:
         check_may_read_license(actor, row.user_license_id, self.accounts.license_holder)
         return row
 
+    def receipt(self, actor: Actor | None, assessment_id: UUID) -> Receipt:
+        """The assessment's events with inclusion proofs under a signed checkpoint.
+
+        `actor` None: the operator at the command line, who has the database anyway.
+        """
+        row = self.readmodel.get(assessment_id)
+        if row is None:
+            raise AssessmentNotFound(assessment_id)
+        if actor is not None:
+            check_may_fetch_receipt(actor, row.user_license_id, self.accounts.license_holder)
+        if self.receipts is None:
+            raise SigningUnavailable()
+        return self.receipts.receipt(row)
+
     # -- the audit trail -----------------------------------------------------------------------
 
     def events(self, actor: Actor, license_id: int, skill: str) -> list[EventRecord]:
@@ -162,3 +192,41 @@ class Assessments:
         check_role(actor.role, Action.AUDIT)
         self.ledger.check_skill(skill)
         self.ledger.check_license(license_id)
+
+
+class Proofs:
+    """The log's signed checkpoints and Merkle proofs, for admins and auditors."""
+
+    def __init__(self, db: Database, tree: LogTree, notary: Notary | None) -> None:
+        self.db = db
+        self.tree = tree
+        self.notary = notary
+
+    def _notary(self, actor: Actor) -> Notary:
+        check_role(actor.role, Action.PROVE)
+        if self.notary is None:
+            raise SigningUnavailable()
+        return self.notary
+
+    def key(self, actor: Actor) -> VerifierKey:
+        """The public key that signs the log's checkpoints."""
+        return self._notary(actor).verifier
+
+    def checkpoint(self, actor: Actor) -> SignedCheckpoint:
+        """The latest signed checkpoint (the first one is signed on demand)."""
+        return self._notary(actor).covering(0)
+
+    def inclusion(self, actor: Actor, position: int, tree_size: int | None) -> InclusionProof:
+        """The event at `position` in the tree of `tree_size` (default: the latest checkpoint)."""
+        size = self.checkpoint(actor).size if tree_size is None else tree_size
+        check_role(actor.role, Action.PROVE)
+        # Stored nodes never change once written: no snapshot isolation needed.
+        with self.db.transaction(write=False) as cursor:
+            return self.tree.inclusion(cursor, position, size)
+
+    def consistency(self, actor: Actor, old: int, new: int | None) -> ConsistencyProof:
+        """The tree of `old` leaves is a prefix of that of `new` (default: latest checkpoint)."""
+        size = self.checkpoint(actor).size if new is None else new
+        check_role(actor.role, Action.PROVE)
+        with self.db.transaction(write=False) as cursor:
+            return self.tree.consistency(cursor, old, size)

@@ -10,9 +10,13 @@ from argon2 import PasswordHasher
 
 from skill_ledger.accounts import Accounts
 from skill_ledger.application import Ledger
-from skill_ledger.assessments import Assessments
+from skill_ledger.assessments import Assessments, Proofs
 from skill_ledger.audit.auditor import Audit
+from skill_ledger.audit.notary import Notary, TreeKeeper
+from skill_ledger.audit.receipts import Receipts
+from skill_ledger.audit.signing import KeyInvalid, SigningKey
 from skill_ledger.audit.trail import AuditTrail
+from skill_ledger.audit.tree import LogTree
 from skill_ledger.database import Database, open_database
 from skill_ledger.eventstore.log import EventLog
 from skill_ledger.eventstore.transcoder import TypedMapper
@@ -21,9 +25,38 @@ from skill_ledger.ports import CommandObserver
 from skill_ledger.readside.consistency import ReadYourWrites
 from skill_ledger.readside.projector import Projector
 from skill_ledger.readside.queries import ReadModel
-from skill_ledger.settings import Settings
+from skill_ledger.settings import ConfigurationError, Settings
 
 PROJECTION_POOL_SIZE = 2
+DEVELOPMENT_ORIGIN = "skill-ledger.localhost/development"
+
+
+def load_signing_key(settings: Settings) -> tuple[SigningKey | None, bool]:
+    """The log's signing key and whether it is a throwaway one (development without a key).
+
+    None in production without LEDGER_SIGNING_KEY_FILE: the processes that sign refuse to
+    start (`check_signing_key`); the others never sign.
+    """
+    path = settings.signing_key_file
+    if path:
+        try:
+            with open(path, encoding="utf-8") as file:
+                return SigningKey.parse(file.read()), False
+        except (OSError, KeyInvalid, ValueError) as e:
+            reason = e.strerror if isinstance(e, OSError) and e.strerror else e
+            raise ConfigurationError(f"LEDGER_SIGNING_KEY_FILE {path}: {reason}") from None
+    if settings.is_production:
+        return None, False
+    return SigningKey.generate(DEVELOPMENT_ORIGIN), True
+
+
+def check_signing_key(settings: Settings) -> None:
+    """In production, refuse to run a process that signs checkpoints without the log's key."""
+    if settings.is_production and not settings.signing_key_file:
+        raise ConfigurationError(
+            "LEDGER_ENV=production needs LEDGER_SIGNING_KEY_FILE, the log's signing key "
+            "(create one with `ledger audit keygen --out KEY`)"
+        )
 
 
 @dataclass(frozen=True)
@@ -42,6 +75,10 @@ class Services:
     audit: Audit
     assessments: Assessments
     logins: Logins
+    tree: LogTree
+    notary: Notary | None
+    proofs: Proofs
+    ephemeral_key: bool
     _stop: threading.Event = field(default_factory=threading.Event)
     _threads: list[threading.Thread] = field(default_factory=list)
 
@@ -90,6 +127,10 @@ class Services:
         )
         consistency = ReadYourWrites(projector, eventlog, settings.projection_wait_seconds)
         trail = AuditTrail(db, eventlog)
+        tree = LogTree(db, eventlog)
+        key, ephemeral = load_signing_key(settings)
+        notary = Notary(db, tree, key) if key is not None else None
+        receipts = Receipts(db, eventlog, tree, notary) if notary is not None else None
         return cls(
             settings=settings,
             db=db,
@@ -101,8 +142,12 @@ class Services:
             consistency=consistency,
             trail=trail,
             audit=Audit(db, eventlog, projection=projector.name),
-            assessments=Assessments(ledger, readmodel, accounts, consistency, trail),
             logins=Logins(accounts, failures, PasswordCheckGate(settings.login_concurrency)),
+            assessments=Assessments(ledger, readmodel, accounts, consistency, trail, receipts),
+            tree=tree,
+            notary=notary,
+            proofs=Proofs(db, tree, notary),
+            ephemeral_key=ephemeral,
         )
 
     def start_projector(self) -> None:
@@ -112,6 +157,17 @@ class Services:
     def start_follower(self) -> None:
         """Track another process's projector, so read-your-writes waits still work."""
         self._start("projection-follower", lambda: self.projector.follow(self._stop))
+
+    def start_tree_keeper(self) -> None:
+        """Keep the log's Merkle tree and sign checkpoints in a background thread."""
+        keeper = TreeKeeper(
+            self.db,
+            self.tree,
+            self.notary,
+            checkpoint_seconds=self.settings.checkpoint_seconds,
+            poll_seconds=max(self.settings.projection_poll_seconds, 0.05),
+        )
+        self._start("tree-keeper", lambda: keeper.run(self._stop))
 
     def _start(self, name: str, target: Callable[[], None]) -> None:
         thread = threading.Thread(target=target, name=name, daemon=True)

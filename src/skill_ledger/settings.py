@@ -232,6 +232,8 @@ class Settings:
     login_concurrency: int = 2
     trusted_proxies: tuple[str, ...] = ()
     auth_cache_seconds: float = 1.0
+    signing_key_file: str = ""
+    checkpoint_seconds: float = 60.0
 
     @property
     def is_production(self) -> bool:
@@ -273,6 +275,8 @@ VARIABLES: tuple[tuple[str, str, Parse], ...] = (
     ("login_concurrency", "LEDGER_LOGIN_CONCURRENCY", _number(int, 1)),
     ("trusted_proxies", "LEDGER_TRUSTED_PROXIES", _proxies),
     ("auth_cache_seconds", "LEDGER_AUTH_CACHE_SECONDS", _number(float)),
+    ("signing_key_file", "LEDGER_SIGNING_KEY_FILE", _text),
+    ("checkpoint_seconds", "LEDGER_CHECKPOINT_SECONDS", _number(float, 1)),
 )
 """Settings field, environment variable, parser."""
 POLICY_VARIABLES: tuple[tuple[str, str, Parse], ...] = (

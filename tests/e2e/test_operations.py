@@ -7,11 +7,13 @@ import subprocess
 import time
 import uuid
 from collections.abc import Callable
+from pathlib import Path
 
 import httpx
 import pytest
 
 from skill_ledger import migrate as schema
+from skill_ledger.audit.signing import SigningKey
 from skill_ledger.cli.serve import is_loopback
 from skill_ledger.database import open_database
 from skill_ledger.settings import DatabaseURL
@@ -67,11 +69,17 @@ def test_production_refuses_to_start_without_a_long_secret(postgres_url: Databas
 
 
 def test_production_seeds_no_demo_accounts(
-    launch: Callable[..., Server], postgres_url: DatabaseURL
+    launch: Callable[..., Server], postgres_url: DatabaseURL, tmp_path: Path
 ) -> None:
+    key = tmp_path / "signing.key"  # production signs checkpoints: it needs the log's key
+    key.write_text(SigningKey.generate("ops.test/ledger").text())
     server = launch(
         postgres_url,
-        {"LEDGER_ENV": "production", "LEDGER_JWT_SECRET": "p" * 40},
+        {
+            "LEDGER_ENV": "production",
+            "LEDGER_JWT_SECRET": "p" * 40,
+            "LEDGER_SIGNING_KEY_FILE": str(key),
+        },
         demo=False,
     )
     with server.client() as client:

@@ -24,13 +24,14 @@ from skill_ledger.api.body import strict_json_body
 from skill_ledger.api.dependencies import dependencies
 from skill_ledger.api.errors import EXCEPTION_HANDLERS
 from skill_ledger.api.guards import canonical_path
+from skill_ledger.api.log import LOG_ROUTES
 from skill_ledger.api.login import LoginDesk, login
 from skill_ledger.api.middleware import MiddlewareErrorsMiddleware, RequestContextMiddleware
 from skill_ledger.api.openapi import bearer_components, document_exactly
 from skill_ledger.api.operations import health, metrics
 from skill_ledger.logs import configure_logging
 from skill_ledger.metrics import PrometheusObserver
-from skill_ledger.services import Services
+from skill_ledger.services import Services, check_signing_key
 from skill_ledger.settings import MIN_PRODUCTION_SECRET_BYTES, ConfigurationError, Settings
 
 MAX_BODY_BYTES = 64 * 1024
@@ -53,6 +54,8 @@ def create_app(
 ) -> Litestar:
     """Build the app; it opens (or adopts) the services in its lifespan."""
     check_secret(settings)
+    if run_projector and services is None:
+        check_signing_key(settings)
     secret = settings.jwt_secret or secrets.token_urlsafe(48)
     jwt_auth = build_jwt_auth(secret, settings)
     tokens = TokenIssuer(jwt_auth, settings)
@@ -63,7 +66,7 @@ def create_app(
     lifespan = _lifespan(settings, services, run_projector)
     protected = Router(
         path="/",
-        route_handlers=[*ASSESSMENT_ROUTES, *AUDIT_TRAIL_ROUTES, *ACCOUNT_ROUTES],
+        route_handlers=[*ASSESSMENT_ROUTES, *AUDIT_TRAIL_ROUTES, *ACCOUNT_ROUTES, *LOG_ROUTES],
         security=[jwt_auth.security_requirement],
         guards=[canonical_path],
     )
@@ -119,6 +122,7 @@ def _lifespan(
         if services is None:
             if run_projector:
                 opened.start_projector()
+                opened.start_tree_keeper()
             else:
                 opened.start_follower()
         try:

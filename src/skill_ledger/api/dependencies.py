@@ -7,7 +7,7 @@ from typing import Any
 from litestar.datastructures import State
 from litestar.di import Provide
 
-COMPONENTS = ("settings", "accounts", "assessments", "services")
+COMPONENTS = ("settings", "accounts", "assessments", "proofs", "services")
 
 
 def _component(name: str) -> Provide:

@@ -13,7 +13,10 @@ from litestar.exceptions import HTTPException, NotAuthorizedException, Validatio
 from litestar.types import ExceptionHandlersMap
 
 from skill_ledger.api.schemas import NO_NUL, Problem
+from skill_ledger.assessments import SigningUnavailable
+from skill_ledger.audit.notary import CheckpointRefused
 from skill_ledger.audit.trail import InvalidQuery, UnreadableHistory
+from skill_ledger.audit.tree import TreeCorrupt
 from skill_ledger.database import DatabaseUnavailable
 from skill_ledger.domain import (
     AccountConflict,
@@ -135,6 +138,7 @@ def on_http(request: Request[Any, Any, Any], exc: HTTPException) -> Response[Pro
 
 
 LEDGER_STATUS: tuple[tuple[type[LedgerError], int, str | None], ...] = (
+    (SigningUnavailable, 503, None),
     (NotFound, 404, None),
     (NotPermitted, 403, None),
     (InvalidTransition, 409, "invalid-transition"),
@@ -167,6 +171,13 @@ def on_login_refused(request: Request[Any, Any, Any], exc: LoginRefused) -> Resp
     """A login refused before its password check: 503 when the server is busy, 429 otherwise."""
     status = 503 if isinstance(exc, PasswordChecksBusy) else 429
     return problem(request, status, str(exc), headers={"Retry-After": str(exc.retry_after)})
+
+
+def on_tampered_tree(request: Request[Any, Any, Any], exc: Exception) -> Response[Problem]:
+    """The tree no longer matches what the log signed, or lacks nodes: worth an alert."""
+    log.error("tree_inconsistent", path=request.url.path, error=str(exc))
+    detail = f"{exc}; the store may have been tampered with: run `ledger audit verify`"
+    return problem(request, 500, detail)
 
 
 def on_unavailable(request: Request[Any, Any, Any], exc: Exception) -> Response[Problem]:
@@ -209,6 +220,8 @@ EXCEPTION_HANDLERS: ExceptionHandlersMap = {
     UnreadableHistory: on_unreadable,
     LoginRefused: on_login_refused,
     NotYetVisible: on_not_yet_visible,
+    CheckpointRefused: on_tampered_tree,
+    TreeCorrupt: on_tampered_tree,
     DatabaseUnavailable: on_unavailable,
     StoreOperationalError: on_unavailable,
     StoreInterfaceError: on_unavailable,

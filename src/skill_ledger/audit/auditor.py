@@ -19,7 +19,10 @@ from skill_ledger.audit.accounts import diff_account_tables
 from skill_ledger.audit.checkpoint import Checkpoint, digest_step
 from skill_ledger.audit.findings import ExportStats, VerifyReport
 from skill_ledger.audit.records import EXPORT_COLUMNS, csv_row, record_of
+from skill_ledger.audit.signing import SignedCheckpoint
 from skill_ledger.audit.snapshots import check_snapshots
+from skill_ledger.audit.tree import LogTree
+from skill_ledger.audit.treecheck import TreeCheck
 from skill_ledger.audit.verify import LogWalk, diff_read_table
 from skill_ledger.database import Cursor, Database
 from skill_ledger.domain import GENESIS_HASH, format_time
@@ -47,6 +50,7 @@ class Audit:
         self.eventlog = eventlog
         self.batch_size = batch_size
         self.tracking = Tracking(db, projection)
+        self.tree = LogTree(db, eventlog)
 
     def batches(self, cursor: Cursor, upto: int, after: int = 0) -> Iterator[list[LoggedEvent]]:
         """The raw log in position order, `batch_size` rows per query, up to `upto`."""
@@ -124,9 +128,9 @@ class Audit:
         self,
         checkpoint: Checkpoint | None = None,
         on_progress: ProgressCallback | None = None,
+        signed: SignedCheckpoint | None = None,
     ) -> VerifyReport:
-        """Check every stream's chain, the checkpoint, the snapshots, the read table and the
-        account tables."""
+        """Check every chain, the checkpoints, the tree, snapshots, read and account tables."""
         started = time.perf_counter()
         report = VerifyReport(checkpoint=checkpoint)
         with self.db.snapshot() as cursor:
@@ -134,12 +138,15 @@ class Audit:
             total = self.eventlog.count(cursor)
             report.projected_position = self.tracking.read(cursor)
             walk = LogWalk(report, self.eventlog.mapper, checkpoint, self.eventlog.misspelling)
+            leaves = TreeCheck(self.tree, cursor, self.eventlog.mapper, signed)
             for rows in self.batches(cursor, report.head):
                 for row in rows:
                     walk.visit(row)
+                leaves.visit(rows)
                 if on_progress is not None:
                     on_progress(report.events, total)
             walk.finish()
+            leaves.finish(report)
             check_snapshots(cursor, self.eventlog, walk)
             diff_read_table(cursor, walk)
             diff_account_tables(cursor, walk.accounts, report)

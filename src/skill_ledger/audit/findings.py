@@ -22,6 +22,7 @@ class FindingKind(StrEnum):
     NON_CANONICAL = "non-canonical"
     REPLAY_FAILED = "replay-failed"
     CHECKPOINT_MISMATCH = "checkpoint-mismatch"
+    TREE_MISMATCH = "tree-mismatch"
     SNAPSHOT_DRIFT = "snapshot-drift"
     READ_TABLE_MISSING_ROW = "read-table-missing-row"
     READ_TABLE_EXTRA_ROW = "read-table-extra-row"
@@ -87,6 +88,7 @@ class VerifyReport:
     rows_compared: int = 0
     account_rows_compared: int = 0
     snapshots_checked: int = 0
+    leaves_compared: int = 0
     checkpoint: Checkpoint | None = None
     findings: list[Finding] = field(default_factory=list)
     findings_dropped: int = 0

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from skill_ledger.cli import accounts, audit, db, projection, report, serve
+from skill_ledger.cli import accounts, audit, db, projection, receipts, report, serve
 from skill_ledger.cli.common import load_settings
 from skill_ledger.logs import configure_logging
 
@@ -21,6 +21,9 @@ app.add_typer(db.app, name="db")
 app.add_typer(accounts.users_app, name="users")
 app.add_typer(accounts.licenses_app, name="licenses")
 app.add_typer(projection.app, name="projection")
+audit.app.command("keygen")(receipts.keygen)
+audit.app.command("receipt")(receipts.receipt)
+audit.app.add_typer(receipts.app, name="tree")
 app.add_typer(audit.app, name="audit")
 
 

@@ -9,9 +9,19 @@ import structlog
 import typer
 from prometheus_client import start_http_server
 
-from skill_ledger.cli.common import fail, opened_services, out, progress
+from skill_ledger.cli.common import (
+    EXIT_USAGE,
+    err,
+    fail,
+    load_settings,
+    opened_services,
+    out,
+    progress,
+)
 from skill_ledger.metrics import PrometheusObserver
 from skill_ledger.readside.projector import REMEDY
+from skill_ledger.services import check_signing_key
+from skill_ledger.settings import ConfigurationError
 
 app = typer.Typer(
     help="The football_skill_assessments projection, and the account tables.",
@@ -26,10 +36,19 @@ def project(
         int | None,
         typer.Option(help="Serve Prometheus metrics (projection delay) on this port."),
     ] = None,
+    no_tree: Annotated[
+        bool, typer.Option("--no-tree", help="Keep no Merkle tree here (another process does).")
+    ] = False,
 ) -> None:
     """Run the projector as its own process (follows the log until interrupted)."""
     observer = PrometheusObserver() if metrics_port is not None else None
-    with opened_services(observer=observer) as services:
+    settings = load_settings()
+    if not no_tree:
+        try:
+            check_signing_key(settings)
+        except ConfigurationError as e:
+            fail(str(e), EXIT_USAGE)
+    with opened_services(settings, observer=observer) as services:
         if metrics_port is not None:
             start_http_server(metrics_port, addr="127.0.0.1")
         if once:
@@ -41,9 +60,13 @@ def project(
                     raise
                 fail(f"stalled at position {stall.position}: {stall.reason}; run `{REMEDY}`")
             out.print(f"projected {count} events; position {services.projector.watch.position}")
+            if not no_tree:
+                err.print(f"appended {services.tree.catch_up()} events to the log's Merkle tree")
             return
         stop = threading.Event()
-        log.info("projector_started", projection=services.projector.name)
+        if not no_tree:
+            services.start_tree_keeper()
+        log.info("projector_started", projection=services.projector.name, tree=not no_tree)
         try:
             services.projector.run(stop)
         except KeyboardInterrupt:

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import atexit
 import dataclasses
 import ipaddress
 import secrets
+import shutil
+import tempfile
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -13,8 +17,10 @@ from rich.table import Table
 from uvicorn.supervisors import Multiprocess
 
 from skill_ledger.api.app import AppFactory, check_secret
+from skill_ledger.audit.signing import SigningKey
 from skill_ledger.cli.common import EXIT_USAGE, err, fail, load_settings, opened_services
 from skill_ledger.demo import seed_demo
+from skill_ledger.services import DEVELOPMENT_ORIGIN, check_signing_key
 from skill_ledger.settings import ConfigurationError, Settings
 
 EXIT_STARTUP_FAILURE = 3  # uvicorn's own code when the server cannot start
@@ -56,8 +62,25 @@ def check_serving(settings: Settings, host: str, demo: bool, demo_on_postgres: b
         )
 
 
+def _throwaway_key(settings: Settings) -> Settings:
+    """Development without a signing key: one throwaway key for every worker, and say so."""
+    key = SigningKey.generate(DEVELOPMENT_ORIGIN)
+    folder = Path(tempfile.mkdtemp(prefix="ledger-key-"))
+    path = folder / "signing.key"
+    path.write_text(key.text() + "\n", encoding="utf-8")
+    path.chmod(0o600)
+    atexit.register(shutil.rmtree, folder, ignore_errors=True)
+    err.print(
+        "[yellow]No LEDGER_SIGNING_KEY_FILE: checkpoints are signed with a throwaway key "
+        f"(development only), {key.verifier.text()}[/]",
+        highlight=False,
+    )
+    return dataclasses.replace(settings, signing_key_file=str(path))
+
+
 def _prepare(settings: Settings, demo: bool) -> Settings:
-    """Check the database; seed the demo accounts if asked; in development fix one JWT secret."""
+    """Check the database; seed the demo accounts if asked; in development fix one JWT secret
+    and, without a signing key, a throwaway one."""
     with opened_services(settings) as services:
         seeded = seed_demo(services.accounts) if demo else None
     if seeded is not None:
@@ -69,7 +92,11 @@ def _prepare(settings: Settings, demo: bool) -> Settings:
             table.add_row(account.email, account.password, account.role.value, str(account.user_id))
         err.print(table)
         err.print(f"Demo license id: [bold]{license_id}[/] (held by student@lfa.com)")
-    if settings.is_production or settings.jwt_secret:
+    if settings.is_production:
+        return settings
+    if not settings.signing_key_file:
+        settings = _throwaway_key(settings)
+    if settings.jwt_secret:
         return settings
     # Every worker must sign with the same secret: choose it once, here.
     return dataclasses.replace(settings, jwt_secret=secrets.token_urlsafe(48))
@@ -96,6 +123,10 @@ def serve(
     """Serve the HTTP API (projector in-process unless --no-projector)."""
     settings = load_settings()
     check_serving(settings, host, demo, demo_on_postgres)
+    try:
+        check_signing_key(settings)
+    except ConfigurationError as e:
+        fail(str(e), EXIT_USAGE)
     settings = _prepare(settings, demo)
     err.print(f"Serving on http://{host}:{port} ({settings.database.render()})")
     config = uvicorn.Config(

@@ -48,7 +48,12 @@ from skill_ledger.domain.errors import (
     UserNotFound,
 )
 from skill_ledger.domain.license import License
-from skill_ledger.domain.permissions import Action, check_may_read_license, check_role
+from skill_ledger.domain.permissions import (
+    Action,
+    check_may_fetch_receipt,
+    check_may_read_license,
+    check_role,
+)
 from skill_ledger.domain.policy import ValidationPolicy, check_points
 from skill_ledger.domain.record import RECORD_EVENTS, RecordState, SkillRecord
 from skill_ledger.domain.registry import ACCOUNT_EVENTS, EVENT_CLASSES
@@ -122,6 +127,7 @@ __all__ = [
     "ValidationPolicy",
     "canonical_json",
     "chain_hash",
+    "check_may_fetch_receipt",
     "check_may_read_license",
     "check_password",
     "check_points",

@@ -19,6 +19,8 @@ class Action(StrEnum):
     READ = "read"
     AUDIT = "audit"
     MANAGE_ACCOUNTS = "manage_accounts"
+    PROVE = "prove"
+    RECEIPT = "receipt"
 
 
 ROLES: Mapping[Action, frozenset[Role]] = MappingProxyType(
@@ -29,6 +31,8 @@ ROLES: Mapping[Action, frozenset[Role]] = MappingProxyType(
         Action.READ: frozenset(Role),
         Action.AUDIT: frozenset({Role.ADMIN, Role.AUDITOR}),
         Action.MANAGE_ACCOUNTS: frozenset({Role.ADMIN}),
+        Action.PROVE: frozenset({Role.ADMIN, Role.AUDITOR}),
+        Action.RECEIPT: frozenset({Role.ADMIN, Role.AUDITOR, Role.STUDENT}),
     }
 )
 REFUSALS: Mapping[Action, str] = MappingProxyType(
@@ -39,6 +43,8 @@ REFUSALS: Mapping[Action, str] = MappingProxyType(
         Action.READ: "Role {role} cannot read assessments",
         Action.AUDIT: "Role {role} cannot read the audit trail; only admins and auditors can",
         Action.MANAGE_ACCOUNTS: "Role {role} cannot manage users or licenses; only admins can",
+        Action.PROVE: "Role {role} cannot read the log's proofs; only admins and auditors can",
+        Action.RECEIPT: "Role {role} cannot fetch receipts; admins, auditors and the holder can",
     }
 )
 
@@ -84,3 +90,12 @@ def check_not_own_account(actor: Actor | None, user_id: int, change: str) -> Non
     """An admin cannot deactivate or re-role their own account: another admin must."""
     if actor is not None and actor.user_id == user_id:
         raise OwnAccountForbidden(f"Admins cannot {change} their own account; ask another admin")
+
+
+def check_may_fetch_receipt(
+    actor: Actor, license_id: int, holder_of: Callable[[int], int | None]
+) -> None:
+    """Admins and auditors fetch any receipt; a student only those of licenses they hold."""
+    check_role(actor.role, Action.RECEIPT)
+    if actor.role is Role.STUDENT and holder_of(license_id) != actor.user_id:
+        raise NotPermitted("Students can fetch receipts only of assessments on licenses they hold")

@@ -42,9 +42,10 @@ class TrackingState:
 class Tracking:
     """The one place that reads and writes projection_tracking."""
 
-    def __init__(self, db: Database, name: str) -> None:
+    def __init__(self, db: Database, name: str, channel: str = PROJECTED_CHANNEL) -> None:
         self.db = db
         self.name = name
+        self.channel = channel
         self._select = "SELECT notification_id FROM projection_tracking WHERE application_name = %s"
         self._select_state = (
             "SELECT notification_id, stalled_at, stall_reason FROM projection_tracking "
@@ -113,7 +114,7 @@ class Tracking:
         A stale or overlapping batch is refused even if something else failed to serialise
         the projectors.
         """
-        notify, params = self.db.notify_clause(PROJECTED_CHANNEL, str(position))
+        notify, params = self.db.notify_clause(self.channel, str(position))
         cursor.execute(
             "UPDATE projection_tracking "
             "SET notification_id = %s, stalled_at = NULL, stall_reason = NULL "
@@ -134,4 +135,4 @@ class Tracking:
             "WHERE application_name = %s",
             (position, self.name),
         )
-        self.db.notify(cursor, PROJECTED_CHANNEL, str(position))
+        self.db.notify(cursor, self.channel, str(position))
