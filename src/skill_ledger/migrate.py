@@ -134,9 +134,14 @@ def _count(table: str) -> str:
 
 
 def _dropped_by(connection: Connection, url: DatabaseURL, revision: str) -> set[str]:
-    """The tables the downgrade drops: run it in a transaction that is rolled back."""
+    """The tables the downgrade drops: run it in a transaction that is rolled back.
+
+    Forced, so that a revision's own refusal (e.g. to delete recorded history) does not hide
+    the tables further down; the real run refuses on its own.
+    """
     config = alembic_config(url)
     config.attributes["connection"] = connection
+    config.attributes["force_downgrade"] = True
     transaction = connection.begin()
     try:
         before = set(inspect(connection).get_table_names())

@@ -15,6 +15,9 @@ import pytest
 from openapi_spec_validator import OpenAPIV31SpecValidator, validate
 
 from tests.e2e.conftest import Server
+from tests.e2e.test_account_roles import CALLERS as ACCOUNT_CALLERS
+from tests.e2e.test_account_roles import ENDPOINTS as ACCOUNT_ENDPOINTS
+from tests.e2e.test_account_roles import expected as account_expected
 from tests.e2e.test_bad_input import ROWS as BAD_INPUT_ROWS
 from tests.e2e.test_bad_input import UNKNOWN_UUID
 from tests.e2e.test_roles import ROWS as ROLE_ROWS
@@ -31,6 +34,27 @@ STATE = ("GET", "/api/v1/licenses/{license_id}/skills/{skill}/state")
 FEED = ("GET", "/api/v1/events")
 HEALTH = ("GET", "/health")
 METRICS = ("GET", "/metrics")
+USERS, LICENSES = "/api/v1/users", "/api/v1/licenses"
+ACCOUNT_ROUTES = {
+    "list_users": ("GET", USERS),
+    "create_user": ("POST", USERS),
+    "get_user": ("GET", f"{USERS}/{{user_id}}"),
+    "deactivate": ("POST", f"{USERS}/{{user_id}}/deactivate"),
+    "activate": ("POST", f"{USERS}/{{user_id}}/activate"),
+    "set_role": ("POST", f"{USERS}/{{user_id}}/role"),
+    "reset_password": ("POST", f"{USERS}/{{user_id}}/password"),
+    "list_licenses": ("GET", LICENSES),
+    "issue_license": ("POST", LICENSES),
+    "get_license": ("GET", f"{LICENSES}/{{license_id}}"),
+    "transfer": ("POST", f"{LICENSES}/{{license_id}}/transfer"),
+}
+USER_EVENTS = ("GET", f"{USERS}/{{user_id}}/events")
+LICENSE_EVENTS = ("GET", f"{LICENSES}/{{license_id}}/events")
+LOG_KEY = ("GET", "/api/v1/log/key")
+LOG_CHECKPOINT = ("GET", "/api/v1/log/checkpoint")
+INCLUSION = ("GET", "/api/v1/log/inclusion")
+CONSISTENCY = ("GET", "/api/v1/log/consistency")
+RECEIPT = ("GET", "/api/v1/assessments/{assessment_id}/receipt")
 PUBLIC = {LOGIN, HEALTH, METRICS}
 ROLE_ENDPOINTS = {
     "login": LOGIN,
@@ -71,8 +95,56 @@ ASSERTED_ELSEWHERE: dict[tuple[str, str], dict[int, str]] = {
     },
     HEALTH: {503: "test_operations.py::test_health_answers_503_when_its_database_is_gone"},
     METRICS: {200: "test_observability.py::test_metrics_count_commands_conflicts_and_rejections"},
+    ACCOUNT_ROUTES["create_user"]: {
+        400: "test_account_roles.py::test_bad_account_input_is_named_and_records_nothing",
+        409: "test_account_roles.py::test_bad_account_input_is_named_and_records_nothing",
+    },
+    ACCOUNT_ROUTES["issue_license"]: {
+        400: "test_account_roles.py::test_bad_account_input_is_named_and_records_nothing",
+    },
+    USER_EVENTS: {
+        200: "test_account_roles.py::test_auditors_read_who_gave_a_user_which_role_and_who_…",
+        403: "test_account_roles.py::test_auditors_read_who_gave_a_user_which_role_and_who_…",
+        404: "test_account_roles.py::test_auditors_read_who_gave_a_user_which_role_and_who_…",
+    },
+    LICENSE_EVENTS: {
+        200: "test_account_roles.py::test_auditors_read_who_gave_a_user_which_role_and_who_…",
+    },
+    LOG_KEY: {
+        200: "test_log_api.py::test_a_students_receipt_checks_offline_with_the_published_key",
+        403: "test_log_api.py::test_roles_log_proofs_for_admins_and_auditors_receipts_also_…",
+    },
+    LOG_CHECKPOINT: {
+        200: "test_log_api.py::test_checkpoint_inclusion_and_consistency_for_admins_and_…",
+        401: "test_log_api.py::test_roles_log_proofs_for_admins_and_auditors_receipts_also_…",
+        403: "test_log_api.py::test_roles_log_proofs_for_admins_and_auditors_receipts_also_…",
+    },
+    INCLUSION: {
+        200: "test_log_api.py::test_checkpoint_inclusion_and_consistency_for_admins_and_…",
+        400: "test_log_api.py::test_sizes_beyond_the_tree_are_400_and_positions_outside_it_404",
+        404: "test_log_api.py::test_sizes_beyond_the_tree_are_400_and_positions_outside_it_404",
+    },
+    CONSISTENCY: {
+        200: "test_log_api.py::test_checkpoint_inclusion_and_consistency_for_admins_and_…",
+        400: "test_log_api.py::test_sizes_beyond_the_tree_are_400_and_positions_outside_it_404",
+    },
+    RECEIPT: {
+        200: "test_log_api.py::test_roles_log_proofs_for_admins_and_auditors_receipts_also_…",
+        403: "test_log_api.py::test_roles_log_proofs_for_admins_and_auditors_receipts_also_…",
+        404: "test_log_api.py::test_sizes_beyond_the_tree_are_400_and_positions_outside_it_404",
+    },
 }
 SERVER_SIDE = {500: "a bug (logged with its traceback)", 503: "the database is unavailable"}
+BODY_CHECKS = {
+    413: "a body over 64 KiB (the same limit as assess, test_hostile_input.py)",
+    415: "a declared non-JSON body (the same check as assess-text-plain)",
+}
+USER_ID_CHECKS = {400: "an out-of-range user id", 404: "an unknown user id"}
+LICENSE_ID_CHECKS = {400: "an out-of-range license id", 404: "an unknown license id"}
+LAST_ADMIN = "the last active admin (tests/integration/test_accounts.py)"
+NO_HISTORY = "an account whose history is missing from the ledger (verify names it)"
+AUDIT = "a role that may not read the audit trail (the same guard as the users' events)"
+PROOFS = "a role that may not read proofs (the same guard as key and checkpoint)"
 # Documented, and sent, but not asserted by the tables above: each with its reason.
 UNEXERCISED: dict[tuple[str, str], dict[int, str]] = {
     LOGIN: {},
@@ -90,6 +162,43 @@ UNEXERCISED: dict[tuple[str, str], dict[int, str]] = {
     FEED: SERVER_SIDE,
     HEALTH: {500: SERVER_SIDE[500]},
     METRICS: {500: SERVER_SIDE[500]},
+    ACCOUNT_ROUTES["list_users"]: SERVER_SIDE,
+    ACCOUNT_ROUTES["create_user"]: {**SERVER_SIDE, **BODY_CHECKS},
+    ACCOUNT_ROUTES["get_user"]: {**SERVER_SIDE, **USER_ID_CHECKS},
+    ACCOUNT_ROUTES["deactivate"]: {**SERVER_SIDE, **USER_ID_CHECKS, 409: LAST_ADMIN},
+    ACCOUNT_ROUTES["activate"]: {**SERVER_SIDE, **USER_ID_CHECKS, 409: NO_HISTORY},
+    ACCOUNT_ROUTES["set_role"]: {
+        **SERVER_SIDE,
+        **USER_ID_CHECKS,
+        **BODY_CHECKS,
+        409: LAST_ADMIN,
+    },
+    ACCOUNT_ROUTES["reset_password"]: {
+        **SERVER_SIDE,
+        **USER_ID_CHECKS,
+        **BODY_CHECKS,
+        409: NO_HISTORY,
+    },
+    ACCOUNT_ROUTES["list_licenses"]: {**SERVER_SIDE, 400: "an out-of-range holder_id query"},
+    ACCOUNT_ROUTES["issue_license"]: {
+        **SERVER_SIDE,
+        **BODY_CHECKS,
+        409: "the holder is not an active student (tests/integration/test_accounts.py)",
+    },
+    ACCOUNT_ROUTES["get_license"]: {**SERVER_SIDE, **LICENSE_ID_CHECKS},
+    ACCOUNT_ROUTES["transfer"]: {
+        **SERVER_SIDE,
+        **LICENSE_ID_CHECKS,
+        **BODY_CHECKS,
+        409: "the new holder is not an active student (tests/integration/test_accounts.py)",
+    },
+    USER_EVENTS: {**SERVER_SIDE, 400: USER_ID_CHECKS[400], 401: "no or a bad token"},
+    LICENSE_EVENTS: {**SERVER_SIDE, **LICENSE_ID_CHECKS, 401: "no or a bad token", 403: AUDIT},
+    LOG_KEY: {**SERVER_SIDE, 401: "no or a bad token"},
+    LOG_CHECKPOINT: SERVER_SIDE,
+    INCLUSION: {**SERVER_SIDE, 401: "no or a bad token", 403: PROOFS},
+    CONSISTENCY: {**SERVER_SIDE, 401: "no or a bad token", 403: PROOFS},
+    RECEIPT: {**SERVER_SIDE, 401: "no or a bad token"},
 }
 
 
@@ -127,6 +236,9 @@ def observed() -> dict[tuple[str, str], set[int]]:
     for row in ROLE_ROWS:
         if row.endpoint in ROLE_ENDPOINTS:
             seen[ROLE_ENDPOINTS[row.endpoint]].add(row.expected)
+    for endpoint in ACCOUNT_ENDPOINTS:
+        for caller in ACCOUNT_CALLERS:
+            seen[ACCOUNT_ROUTES[endpoint]].add(account_expected(endpoint, caller))
     for bad in BAD_INPUT_ROWS:
         path = bad.path.format(license=1, assessment=UNKNOWN_UUID)
         seen[route_of(bad.method, path)].add(bad.expected)

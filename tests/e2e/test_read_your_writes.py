@@ -15,7 +15,7 @@ import httpx
 import psycopg
 
 from skill_ledger.settings import DatabaseURL
-from tests.e2e.conftest import Server, ledger_executable
+from tests.e2e.conftest import DEMO_EVENTS, Server, ledger_executable
 
 PAIR = "/api/v1/licenses/1/skills/{skill}"
 WAIT = 30.0  # bound on polling; the tests go on as soon as the condition holds
@@ -177,7 +177,7 @@ def test_a_row_deleted_by_hand_stalls_the_projector_loudly_and_a_rebuild_repairs
     assert replaced.json()["type"] == "/problems/projection-stalled"
     assert "ledger projection rebuild" in replaced.json()["detail"]
     assert int(replaced.headers["retry-after"]) >= 1
-    assert stored == (3 + 3,), "both events of the replacement and the later commands recorded"
+    assert stored == (DEMO_EVENTS + 3 + 3,), "both events of the replacement and the later commands"
     assert [r.status_code for r in later] == [503, 503, 503]
     assert {r.json()["type"] for r in later} == {"/problems/projection-stalled"}
     assert health.status_code == 200

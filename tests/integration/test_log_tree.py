@@ -26,7 +26,7 @@ from skill_ledger.domain.merkle import (
     verify_inclusion,
 )
 from skill_ledger.services import Services
-from tests.conftest import Cast, seed_cast
+from tests.conftest import CAST_EVENTS, Cast, seed_cast
 
 DOCS = Path(__file__).resolve().parents[2] / "docs"
 SKILLS = ("ball_control", "dribbling", "passing", "shooting", "heading")
@@ -69,7 +69,7 @@ def stored_nodes(db: Database) -> list[tuple[Any, ...]]:
 
 @pytest.fixture
 def grown(services: Services, cast: Cast) -> Services:
-    """A ledger of 41 events (first assessments, then replacements), tree not yet kept."""
+    """A ledger of 41 assessment events after the cast's, tree not yet kept."""
     record(services, cast, 23)
     return services
 
@@ -78,20 +78,21 @@ def test_tree_appended_in_small_batches_equals_a_rebuild_and_the_definition(
     grown: Services,
 ) -> None:
     leaves = logged_leaves(grown)
-    assert len(leaves) == 41
+    size = 41 + CAST_EVENTS
+    assert len(leaves) == size
     appended = 0
     while appended < len(leaves):  # 7-event transactions cross the 16-leaf blocks unaligned
-        appended += grown.tree.catch_up(batch=7, upto=leaves[min(appended + 6, 40)][0])
+        appended += grown.tree.catch_up(batch=7, upto=leaves[min(appended + 6, size - 1)][0])
     with grown.db.snapshot() as cursor:
-        assert grown.tree.size(cursor) == 41
-        roots = [grown.tree.root(cursor, size) for size in range(42)]
-    assert roots == [root_of([h for _, h in leaves[:size]]) for size in range(42)]
+        assert grown.tree.size(cursor) == size
+        roots = [grown.tree.root(cursor, n) for n in range(size + 1)]
+    assert roots == [root_of([h for _, h in leaves[:n]]) for n in range(size + 1)]
     incremental = stored_nodes(grown.db)
-    assert [n[0] for n in incremental].count(4) == 2  # leaves 0-15 and 16-31
+    assert [n[0] for n in incremental].count(4) == size // 16  # one root per full 16-leaf block
     stats = grown.tree.rebuild()
-    assert (stats.size, stats.position) == (41, leaves[-1][0])
+    assert (stats.size, stats.position) == (size, leaves[-1][0])
     assert stored_nodes(grown.db) == incremental
-    assert grown.tree.state() == (41, leaves[-1][0], leaves[-1][0])
+    assert grown.tree.state() == (size, leaves[-1][0], leaves[-1][0])
 
 
 def test_every_inclusion_and_consistency_proof_verifies(grown: Services) -> None:
@@ -142,11 +143,11 @@ def test_events_of_topics_this_code_does_not_know_are_leaves_too(
                 state,
             ),
         )
-    assert services.tree.catch_up() == 3
+    assert services.tree.catch_up() == 3 + CAST_EVENTS
     leaves = logged_leaves(services)
     with services.db.snapshot() as cursor:
-        assert services.tree.root(cursor, 3) == root_of([h for _, h in leaves])
-        assert services.tree.leaf_at(cursor, leaves[-1][0]) == (2, leaves[-1][1])
+        assert services.tree.root(cursor, 3 + CAST_EVENTS) == root_of([h for _, h in leaves])
+        assert services.tree.leaf_at(cursor, leaves[-1][0]) == (2 + CAST_EVENTS, leaves[-1][1])
 
 
 def test_checkpoints_are_signed_notes_of_the_tree_and_only_when_it_grew(
@@ -160,7 +161,7 @@ def test_checkpoints_are_signed_notes_of_the_tree_and_only_when_it_grew(
     services.tree.catch_up()
     first = notary.sign()
     assert open_checkpoint(first.note, notary.verifier) == first
-    assert first.size == 3
+    assert first.size == 3 + CAST_EVENTS
     assert notary.sign() == first  # nothing new: the same checkpoint
     assert notary.covering(2) == first
     record(services, cast, 1, start=5)
@@ -169,7 +170,7 @@ def test_checkpoints_are_signed_notes_of_the_tree_and_only_when_it_grew(
     with services.db.transaction(write=False) as cursor:
         latest = notary.latest(cursor)
     assert latest is not None
-    assert latest.size == 5
+    assert latest.size == 5 + CAST_EVENTS
 
 
 def test_a_receipt_proves_its_assessments_events_offline(

@@ -23,6 +23,7 @@ from skill_ledger.cli.audit import EXIT_FINDINGS
 from skill_ledger.domain import chain_hash
 from skill_ledger.services import Services
 from skill_ledger.settings import DatabaseURL
+from tests.conftest import CAST_EVENTS
 from tests.integration.test_audit import (
     Story,
     position_of,
@@ -58,7 +59,7 @@ def test_a_clean_ledger_verifies_against_its_signed_checkpoint(pg_story: Story) 
     signed = signed_now(pg_story)
     report = verify(pg_story, signed)
     assert report.ok, report.findings
-    assert report.leaves_compared == signed.size == 9
+    assert report.leaves_compared == signed.size == 9 + CAST_EVENTS
 
 
 def test_an_edited_payload_is_named_by_its_position(pg_story: Story) -> None:
@@ -98,7 +99,7 @@ def test_a_truncated_tail_is_named_by_the_first_position_cut(pg_story: Story) ->
     report = verify(pg_story, signed)
     assert mismatch_positions(report) == [cut]
     found = report.of_kind(FindingKind.CHECKPOINT_MISMATCH)
-    assert "covers 9 events; the log holds 7" in found[0].detail
+    assert f"covers {9 + CAST_EVENTS} events; the log holds {7 + CAST_EVENTS}" in found[0].detail
 
 
 def rewrite_stream(story: Story, version: int, points: int) -> int:
@@ -202,7 +203,7 @@ def test_cli_keygen_signed_checkpoint_verify_receipt_and_tree_rebuild(
     }
     taken = runner.invoke(app, ["audit", "checkpoint", "--signed", "--out", str(note)], env=env)
     assert taken.exit_code == 0, taken.output
-    assert note.read_text().startswith("lfa.test/log\n9\n")
+    assert note.read_text().startswith(f"lfa.test/log\n{9 + CAST_EVENTS}\n")
     clean = runner.invoke(app, ["audit", "verify", "--checkpoint", str(note)], env=env)
     assert clean.exit_code == 0, clean.output
     assessment = pg_story.services.readmodel.history(pg_story.cast.license_id, "passing")[0].id
@@ -222,7 +223,7 @@ def test_cli_keygen_signed_checkpoint_verify_receipt_and_tree_rebuild(
 
     rebuilt = runner.invoke(app, ["audit", "tree", "rebuild"], env=env)
     assert rebuilt.exit_code == 0
-    assert "rebuilt the tree of 9 leaves" in rebuilt.stdout
+    assert f"rebuilt the tree of {9 + CAST_EVENTS} leaves" in rebuilt.stdout
     hidden = runner.invoke(app, ["audit", "verify", "--checkpoint", str(note)], env=env)
     assert hidden.exit_code == EXIT_FINDINGS
     assert "no longer holds the signed leaves" in " ".join(hidden.stdout.split())
