@@ -182,13 +182,13 @@ def test_a_row_deleted_by_hand_stalls_the_projector_loudly_and_a_rebuild_repairs
     assert {r.json()["type"] for r in later} == {"/problems/projection-stalled"}
     assert health.status_code == 200
     assert health.json()["status"] == "degraded"
-    assert health.json()["projector"]["stalled_at"] == 2
+    assert health.json()["projector"]["stalled_at"] == DEMO_EVENTS + 2
     assert "ledger projection rebuild" in health.json()["detail"]
     assert "ledger_projector_stalled 1.0" in metrics
     assert "ledger_projection_failures_total" in metrics
     stalled_lines = [line for line in server.logs().splitlines() if "PROJECTION STALLED" in line]
     assert len(stalled_lines) == 1, stalled_lines
-    assert "position 2" in stalled_lines[0]
+    assert f"position {DEMO_EVENTS + 2}" in stalled_lines[0]
     assert "Archived version 2" in stalled_lines[0]
     assert "ledger projection rebuild" in stalled_lines[0]
     assert rebuilt.returncode == 0, rebuilt.stderr
