@@ -198,7 +198,22 @@ class SkillRecord(ChainedAggregate):
         replacement: UUID | None
         requires_validation: bool
 
-    Snapshot = RecordSnapshot
+    class Snapshot(RecordSnapshot):
+        """The record's state at a version."""
+
+        TOPIC = f"{TOPIC_MODULE}:SkillRecord.Snapshot"
+
+        def mutate(self, _: Any) -> Any:
+            """Rebuild the record from the captured state."""
+            state = self.state
+            record = SkillRecord.start(state.license_id, state.skill_name, at=state.created_on)
+            record.version = self.originator_version
+            record.modified_on = state.modified_on
+            record.active = state.active
+            record.archived = dict(state.archived)
+            record.last_archived = state.last_archived
+            record.last_hash = state.last_hash
+            return record
 
     def __deepcopy__(self, memo: dict[int, Any]) -> SkillRecord:
         """Cheap copy for the repository's cache: assessments are immutable, containers are not."""

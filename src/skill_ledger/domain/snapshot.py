@@ -31,9 +31,9 @@ class RecordState:
 
 
 class RecordSnapshot(BaseSnapshot):
-    """The record's state at a version, typed so it decodes without guesswork."""
+    """The record's state at a version, typed so it decodes without guesswork (the record's
+    Snapshot adds its topic and how it restores the record)."""
 
-    TOPIC = f"{TOPIC_MODULE}:SkillRecord.Snapshot"
     state: RecordState  # type: ignore[assignment]
 
     @classmethod
@@ -55,17 +55,3 @@ class RecordSnapshot(BaseSnapshot):
                 modified_on=aggregate.modified_on,
             ),
         )
-
-    def mutate(self, _: Any) -> Any:
-        """Rebuild the record from the captured state."""
-        from skill_ledger.domain.record import SkillRecord  # noqa: PLC0415 (the record imports this)
-
-        state = self.state
-        record = SkillRecord.start(state.license_id, state.skill_name, at=state.created_on)
-        record.version = self.originator_version
-        record.modified_on = state.modified_on
-        record.active = state.active
-        record.archived = dict(state.archived)
-        record.last_archived = state.last_archived
-        record.last_hash = state.last_hash
-        return record
