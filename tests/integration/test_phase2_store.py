@@ -15,7 +15,7 @@ from skill_ledger import migrate
 from skill_ledger.audit.checkpoint import Checkpoint
 from skill_ledger.services import Services
 from skill_ledger.settings import DatabaseURL
-from tests.integration.test_phase1_store import plain_rows
+from tests.integration.test_phase1_store import old_rows, plain_rows
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "phase2" / "sqlite"
 EVENTS, STREAMS, ROWS = 23, 15, 7
@@ -46,7 +46,7 @@ def test_the_phase2_store_upgrades_verifies_exports_and_rebuilds_the_same(
     assert report.ok, [str(finding) for finding in report.findings]
     assert (report.events, report.streams) == (EVENTS, STREAMS)
     assert exported.getvalue() == (FIXTURES / "export.jsonl").read_bytes()
-    expected_rows = json.loads((FIXTURES / "rows.json").read_text())
+    expected_rows = old_rows(FIXTURES / "rows.json")
     assert before_rebuild == expected_rows
     assert (rebuilt.events, rebuilt.rows) == (EVENTS, ROWS)
     assert plain_rows(services) == expected_rows
