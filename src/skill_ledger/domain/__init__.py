@@ -29,7 +29,7 @@ from skill_ledger.domain.chain import (
     chain_hash,
     event_payload,
 )
-from skill_ledger.domain.disputes import Modification
+from skill_ledger.domain.disputes import Modification, replacement_of
 from skill_ledger.domain.errors import (
     AccountConflict,
     AccountError,
@@ -150,6 +150,7 @@ __all__ = [
     "parse_role",
     "percentage",
     "record_id",
+    "replacement_of",
     "transitions",
     "user_stream_id",
 ]

@@ -74,3 +74,18 @@ def check_resolvable(
                 row.id, "the new points equal the disputed ones; resolve with reject instead"
             )
     return False
+
+
+def replacement_of(
+    active: Assessment | None, last_archived: Assessment | None, assessment_id: UUID
+) -> UUID | None:
+    """The assessment that replaced this one when its dispute was resolved with modify (while
+    the replacement is still the pair's active one)."""
+    if (
+        active is not None
+        and last_archived is not None
+        and last_archived.id == assessment_id
+        and last_archived.dispute_outcome == DisputeOutcome.MODIFY.value
+    ):
+        return active.id
+    return None

@@ -157,7 +157,6 @@ class SkillRecord(ChainedAggregate):
         effect = RowEffect(
             Status.DISPUTED,
             actor="disputed_by",
-            reason="reason",
             columns=MappingProxyType(
                 {"disputed_by": "disputed_by", "disputed_at": TIMESTAMP, "dispute_reason": "reason"}
             ),
