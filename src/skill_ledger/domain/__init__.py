@@ -29,11 +29,13 @@ from skill_ledger.domain.chain import (
     chain_hash,
     event_payload,
 )
+from skill_ledger.domain.disputes import Modification, replacement_of
 from skill_ledger.domain.errors import (
     AccountConflict,
     AccountError,
     AssessmentNotFound,
     ConcurrencyConflict,
+    DisputeRefused,
     DuplicateEmail,
     InvalidAccount,
     InvalidAssessment,
@@ -60,6 +62,8 @@ from skill_ledger.domain.registry import ACCOUNT_EVENTS, EVENT_CLASSES
 from skill_ledger.domain.user import UserAccount
 from skill_ledger.domain.vocabulary import (
     ACTIVE_STATUSES,
+    DEFAULT_DISPUTE_WINDOW_DAYS,
+    MAX_DISPUTE_TEXT_LENGTH,
     MAX_NOTES_LENGTH,
     MAX_POINTS_TOTAL,
     MAX_REASON_LENGTH,
@@ -67,6 +71,7 @@ from skill_ledger.domain.vocabulary import (
     OPERATOR,
     REPLACED_BY_NEW,
     Actor,
+    DisputeOutcome,
     Outcome,
     Role,
     Status,
@@ -81,8 +86,10 @@ __all__ = [
     "ACCOUNT_EVENTS",
     "ACTIVE_STATUSES",
     "COLUMNS",
+    "DEFAULT_DISPUTE_WINDOW_DAYS",
     "EVENT_CLASSES",
     "GENESIS_HASH",
+    "MAX_DISPUTE_TEXT_LENGTH",
     "MAX_NOTES_LENGTH",
     "MAX_POINTS_TOTAL",
     "MAX_REASON_LENGTH",
@@ -100,6 +107,8 @@ __all__ = [
     "AssessmentNotFound",
     "ChainedAggregate",
     "ConcurrencyConflict",
+    "DisputeOutcome",
+    "DisputeRefused",
     "DuplicateEmail",
     "InvalidAccount",
     "InvalidAssessment",
@@ -108,6 +117,7 @@ __all__ = [
     "License",
     "LicenseNotFound",
     "LicenseRow",
+    "Modification",
     "NotFound",
     "NotPermitted",
     "Outcome",
@@ -140,6 +150,7 @@ __all__ = [
     "parse_role",
     "percentage",
     "record_id",
+    "replacement_of",
     "transitions",
     "user_stream_id",
 ]
