@@ -6,6 +6,7 @@ from the domain, the state from the ledger, the read table and the audit trail.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -21,11 +22,14 @@ from skill_ledger.audit.trail import AuditTrail, FeedPage, PairState
 from skill_ledger.audit.tree import ConsistencyProof, InclusionProof, LogTree
 from skill_ledger.database import Database
 from skill_ledger.domain import (
+    REPLACED_BY_NEW,
     Action,
     Actor,
     Assessment,
     AssessmentNotFound,
     LedgerError,
+    Role,
+    Status,
     check_may_fetch_receipt,
     check_may_read_license,
     check_role,
@@ -50,6 +54,15 @@ class Answer:
 
     result: CommandResult
     assessment: Assessment
+
+
+@dataclass(frozen=True, slots=True)
+class Waiting:
+    """An assessment in the validation queue: why it waits, and whether the viewer made it."""
+
+    assessment: Assessment
+    reasons: tuple[str, ...]
+    own: bool
 
 
 class Assessments:
@@ -150,6 +163,50 @@ class Assessments:
         if self.receipts is None:
             raise SigningUnavailable()
         return self.receipts.receipt(row)
+
+    def validation_queue(self, actor: Actor, limit: int) -> list[Waiting]:
+        """Assessments waiting for an admin, oldest first, each with the policy's reasons."""
+        check_role(actor.role, Action.VALIDATE)
+        return [
+            Waiting(row, self.why_validation(row), own=row.assessed_by == actor.user_id)
+            for row in self.readmodel.awaiting_validation(limit)
+        ]
+
+    def why_validation(self, row: Assessment) -> tuple[str, ...]:
+        """The policy's reasons, asked again with what the ledger held when `row` was made."""
+        policy = self.ledger.settings.policy
+        prior = self.readmodel.made_before(
+            row.assessed_by, row.assessed_at, policy.new_instructor_assessments
+        )
+        history = self.readmodel.history(row.user_license_id, row.skill_name)
+        last = next((r for r in history if r.assessed_at < row.assessed_at), None)
+        replacing = None
+        if (
+            last is not None
+            and last.status is Status.ARCHIVED
+            and last.archived_reason == REPLACED_BY_NEW
+            and last.archived_by == row.assessed_by
+        ):
+            replacing = dataclasses.replace(last, status=last.previous_status)
+        reasons = policy.reasons(
+            Actor(row.assessed_by, Role.INSTRUCTOR),
+            prior,
+            row.percentage,
+            last.percentage if last else None,
+            replacing,
+        )
+        return reasons or ("required when it was made (the policy has changed since)",)
+
+    def made_by(self, actor: Actor, limit: int) -> list[Assessment]:
+        """The assessments the actor made, newest first (those who may assess)."""
+        check_role(actor.role, Action.ASSESS)
+        return self.readmodel.made_by(actor.user_id, limit)
+
+    def standing(self, actor: Actor, license_id: int) -> list[Assessment]:
+        """A license's active assessment per skill (students: only their own licenses)."""
+        check_may_read_license(actor, license_id, self.accounts.license_holder)
+        self.ledger.check_license(license_id)
+        return self.readmodel.active_on(license_id)
 
     # -- the audit trail -----------------------------------------------------------------------
 
