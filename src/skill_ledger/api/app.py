@@ -33,6 +33,7 @@ from skill_ledger.logs import configure_logging
 from skill_ledger.metrics import PrometheusObserver
 from skill_ledger.services import Services, check_signing_key
 from skill_ledger.settings import MIN_PRODUCTION_SECRET_BYTES, ConfigurationError, Settings
+from skill_ledger.web import console_router, template_config
 
 MAX_BODY_BYTES = 64 * 1024
 
@@ -75,7 +76,7 @@ def create_app(
     public = Router(path="/", route_handlers=[login], middleware=[rate_limit.middleware])
     http_metrics = PrometheusConfig(app_name="ledger", prefix="ledger_http", group_path=True)
     app = Litestar(
-        route_handlers=[public, health, metrics, protected],
+        route_handlers=[public, health, metrics, protected, console_router(settings, secret)],
         lifespan=[lifespan],
         dependencies={
             **dependencies(),
@@ -90,6 +91,7 @@ def create_app(
         exception_handlers=EXCEPTION_HANDLERS,
         before_request=strict_json_body,
         request_max_body_size=MAX_BODY_BYTES,
+        template_config=template_config(),
         logging_config=None,
         openapi_config=OpenAPIConfig(
             title="Skill assessment ledger",

@@ -14,7 +14,7 @@ from litestar.response import Redirect, Template
 from litestar.template.config import TemplateConfig
 
 from skill_ledger.accounts import User
-from skill_ledger.domain import ROLES, Action
+from skill_ledger.domain import ROLES, Action, Role
 from skill_ledger.web.session import CSRF_FIELD, Sessions
 
 HERE = Path(__file__).parent
@@ -33,21 +33,21 @@ SECURITY_HEADERS = {
 
 @dataclass(frozen=True, slots=True)
 class Link:
-    """A navigation entry and the action whose roles see it."""
+    """A navigation entry and the roles that see it (those the domain lets take its action)."""
 
     path: str
     label: str
-    action: Action
+    roles: frozenset[Role]
 
 
 NAVIGATION = (
-    Link("/ui/queue", "Validation queue", Action.VALIDATE),
-    Link("/ui/grade", "Grade a session", Action.ASSESS),
-    Link("/ui/mine", "My assessments", Action.ASSESS),
-    Link("/ui/skills", "My skills", Action.RECEIPT),
-    Link("/ui/audit", "Audit", Action.AUDIT),
-    Link("/ui/dashboard", "Dashboards", Action.AUDIT),
-    Link("/ui/accounts", "Accounts", Action.MANAGE_ACCOUNTS),
+    Link("/ui/queue", "Validation queue", ROLES[Action.VALIDATE]),
+    Link("/ui/grade", "Grade a session", ROLES[Action.ASSESS]),
+    Link("/ui/mine", "My assessments", ROLES[Action.ASSESS]),
+    Link("/ui/skills", "My skills", frozenset({Role.STUDENT})),  # the holders of licenses
+    Link("/ui/audit", "Audit trail", ROLES[Action.AUDIT]),
+    Link("/ui/dashboard", "Dashboards", ROLES[Action.AUDIT]),
+    Link("/ui/accounts", "Accounts", ROLES[Action.MANAGE_ACCOUNTS]),
 )
 HOME = {
     "admin": "/ui/queue",
@@ -102,7 +102,7 @@ def page(
 ) -> Template:
     """A page: the template with the viewer, their navigation and a CSRF token for its forms."""
     seed, new_cookie = sessions.csrf_seed(request)
-    nav = [] if user is None else [link for link in NAVIGATION if user.role in ROLES[link.action]]
+    nav = [] if user is None else [link for link in NAVIGATION if user.role in link.roles]
     return Template(
         template_name=name,
         context={
