@@ -132,8 +132,9 @@ def feed(
     user = sessions.user(request)
     values = dict(request.query_params)
     after = whole_number(values, "after", "After") if values.get("after") else 0
-    result = assessments.feed(Actor(user.id, user.role), after, FEED_PAGE)
-    return page(request, sessions, "feed.html", user, feed=result, after=after)
+    limit = whole_number(values, "limit", "Limit") if values.get("limit") else FEED_PAGE
+    result = assessments.feed(Actor(user.id, user.role), after, limit)
+    return page(request, sessions, "feed.html", user, feed=result, after=after, limit=limit)
 
 
 ROUTES = [audit_home, run_verify, feed]
