@@ -10,9 +10,12 @@ from pathlib import Path
 import httpx
 import pytest
 from selenium import webdriver
+from selenium.common.exceptions import WebDriverException
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webelement import WebElement
+from selenium.webdriver.support import expected_conditions
+from selenium.webdriver.support.wait import WebDriverWait
 
 from tests.conftest import REQUIRE_POSTGRES
 
@@ -65,6 +68,24 @@ class Browser:
         """Every element matching a CSS selector."""
         return self.driver.find_elements(By.CSS_SELECTOR, css)
 
+    def submit(self, target: str | WebElement, *keys: str) -> None:
+        """Click a button (or type keys into an element) and wait for the next page to load."""
+        page = self.find("html")
+        for attempt in range(3):
+            # A selector is found again when the page was still settling (a node replaced).
+            element = self.find(target) if isinstance(target, str) else target
+            try:
+                if keys:
+                    element.send_keys(*keys)
+                else:
+                    element.click()
+                break
+            except WebDriverException:
+                if attempt == 2 or not isinstance(target, str):
+                    raise
+                page = self.find("html")
+        WebDriverWait(self.driver, 15).until(expected_conditions.staleness_of(page))
+
     def text(self) -> str:
         """The page's visible text."""
         return self.find("body").text
@@ -81,7 +102,7 @@ class Browser:
         self.driver.delete_all_cookies()
         self.open("/ui/login")
         self.fill({"email": email, "password": password})
-        self.find("main button[type=submit]").click()
+        self.submit("main button[type=submit]")
         assert "/ui/login" not in self.path, self.text()
 
     def cookies(self) -> dict[str, str]:

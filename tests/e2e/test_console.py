@@ -98,7 +98,7 @@ def test_signing_in_by_keyboard_alone_reaches_the_roles_first_page(browser: Brow
     browser.open("/ui/login")
     email = browser.find("#email")
     email.send_keys(DEMO["auditor"][0], Keys.TAB)
-    browser.driver.switch_to.active_element.send_keys(DEMO["auditor"][1], Keys.ENTER)
+    browser.submit(browser.driver.switch_to.active_element, DEMO["auditor"][1], Keys.ENTER)
     assert browser.path == "/ui/audit"
     assert "Audit trail" in browser.find("h1").text
 
@@ -107,7 +107,7 @@ def test_a_wrong_password_is_said_on_the_form_and_the_email_is_kept(browser: Bro
     browser.driver.delete_all_cookies()
     browser.open("/ui/login")
     browser.fill({"email": DEMO["admin"][0], "password": "not-the-password"})
-    browser.find("main button[type=submit]").click()
+    browser.submit("main button[type=submit]")
     assert browser.find("#form-error").text == "Invalid email or password"
     assert browser.find("#email").get_attribute("value") == DEMO["admin"][0]
     browser.screenshot("login-error")
@@ -181,7 +181,7 @@ def test_an_instructor_grades_a_session_at_once_and_notes_stay_inert(
         }
     )
     browser.screenshot("grade")
-    browser.find("main form button[type=submit]").click()
+    browser.submit("main form button[type=submit]")
     summary = browser.find("section.notice").text
     assert f"License {people.student_license}: created, 75.0%" in summary
     assert f"License {people.other_license}: created, 45.0%" in summary
@@ -208,7 +208,7 @@ def test_a_wrong_grade_is_named_on_the_form_keeps_every_value_and_records_nothin
             f"earned_{people.other_license}": "4",
         }
     )
-    browser.find("main form button[type=submit]").click()
+    browser.submit("main form button[type=submit]")
     error = browser.find(f"#earned_{people.student_license}-error").text
     assert "between 0 and points_total" in error
     assert browser.find(f"#earned_{people.other_license}").get_attribute("value") == "4"
@@ -230,10 +230,10 @@ def test_an_instructor_archives_their_own_assessment_with_a_reason(
     browser.sign_in(*DEMO["instructor"])
     browser.open("/ui/mine")
     reason = f"#reason_{made['id']}"
-    browser.find(f"#row-{made['id']} button").click()  # no reason yet
+    browser.submit(f"#row-{made['id']} button")  # no reason yet
     assert "must not be empty" in browser.find(f"#reason_{made['id']}-error").text
     browser.fill({reason[1:]: "wrong player"})
-    browser.find(f"#row-{made['id']} button").click()
+    browser.submit(f"#row-{made['id']} button")
     assert f"Archived assessment {made['id']}" in browser.text()
     row = readmodel(module_db).get(made["id"])
     assert row is not None
@@ -263,7 +263,7 @@ def test_the_queue_says_why_and_validates_in_one_click_but_not_ones_own(
     ages = [r.find_element("css selector", "time").get_attribute("datetime") for r in browser.all("tbody tr")]
     assert ages == sorted(ages)  # oldest first
     browser.screenshot("queue")
-    waiting.find_element("css selector", "button").click()
+    browser.submit(waiting.find_element("css selector", "button"))
     assert f"Validated assessment {made['id']}" in browser.text()
     assert not browser.all(f"#row-{made['id']}")
     row = readmodel(module_db).get(made["id"])
@@ -276,21 +276,24 @@ def test_an_admin_adds_rerolls_and_deactivates_accounts(
 ) -> None:
     browser.sign_in(*DEMO["admin"])
     browser.open("/ui/accounts")
-    browser.fill({"email": "not-an-email", "name": "New Coach", "password": "long-enough-pass"})
+    taken = DEMO["student"][0]
+    browser.fill({"email": taken, "name": "New Coach", "password": "long-enough-pass"})
     browser.find("#role option[value=instructor]").click()
-    browser.find("#email").submit()
-    assert "Email:" in browser.text()
+    browser.submit("#email", Keys.ENTER)
+    assert f"Email: A user with email '{taken}' already exists" in browser.text()
     assert browser.find("#name").get_attribute("value") == "New Coach"
+    assert browser.find("#email").get_attribute("value") == taken
+    assert browser.find("#role").get_attribute("value") == "instructor"
     browser.fill({"email": "new.coach@lfa.com", "password": "long-enough-pass"})
-    browser.find("#email").submit()
+    browser.submit("#email", Keys.ENTER)
     added = module_accounts.find_user("new.coach@lfa.com")
     assert added is not None
     assert (added.name, added.role.value, added.active) == ("New Coach", "instructor", True)
     browser.find(f"#role-{added.id} option[value=auditor]").click()
-    browser.find(f"#user-{added.id} form.inline button").click()
+    browser.submit(f"#user-{added.id} form.inline button")
     assert module_accounts.user(added.id).role.value == "auditor"
     browser.screenshot("accounts")
-    browser.find(f"#user-{added.id} button.danger").click()
+    browser.submit(f"#user-{added.id} button.danger")
     assert not module_accounts.user(added.id).active
     assert "deactivated user" in browser.text()
 
@@ -313,7 +316,7 @@ def test_a_student_sees_status_percentage_history_and_downloads_a_receipt(
     assert "VALIDATED" not in row or "ASSESSED" not in row
     assert "90.0%" in row
     browser.screenshot("skills")
-    browser.find(f"#skill-{people.student_license}-passing a[href*='/ui/skills/']").click()
+    browser.submit(f"#skill-{people.student_license}-passing a[href*='/ui/skills/']")
     assert SCRIPT_NOTE in browser.text()
     assert no_alert(browser)
     browser.screenshot("history")
@@ -359,12 +362,12 @@ def test_an_auditor_pages_the_feed_and_runs_verify(browser: Browser) -> None:
     browser.open("/ui/audit/feed?limit=3")
     first = [r.text.split()[0] for r in browser.all("tbody tr")]
     assert first == ["1", "2", "3"]
-    browser.find("a[rel=next]").click()
+    browser.submit("a[rel=next]")
     assert [r.text.split()[0] for r in browser.all("tbody tr")][0] == "4"
     browser.screenshot("feed")
     browser.open("/ui/audit")
     assert "Latest signed checkpoint" in browser.text()
-    browser.find("form[action='/ui/audit/verify'] button").click()
+    browser.submit("form[action='/ui/audit/verify'] button")
     assert "no findings" in browser.find("#verify-result").text
     browser.screenshot("audit")
 
