@@ -1,9 +1,10 @@
-"""Headless Chromium through Selenium, pointed at Debian's chromium and chromedriver (no download)."""
+"""Headless Chromium through Selenium: Debian's chromium and chromedriver, nothing downloaded."""
 
 from __future__ import annotations
 
 import os
 import shutil
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -81,10 +82,12 @@ class Browser:
                     element.click()
                 break
             except WebDriverException:
+                if expected_conditions.staleness_of(page)(self.driver):
+                    break  # the click went through before the error
                 if attempt == 2 or not isinstance(target, str):
                     raise
-                page = self.find("html")
-        WebDriverWait(self.driver, 15).until(expected_conditions.staleness_of(page))
+                time.sleep(0.2)
+        WebDriverWait(self.driver, 30).until(expected_conditions.staleness_of(page))
 
     def text(self) -> str:
         """The page's visible text."""

@@ -7,8 +7,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-import httpx
 import pytest
+from httpx import Response
 from selenium.common.exceptions import NoAlertPresentException
 from selenium.webdriver.common.keys import Keys
 
@@ -55,14 +55,18 @@ def people(module_server: Server, module_accounts: Accounts) -> People:
     promoted = ("promoted@lfa.com", "promoted-pass-123")
     user = module_accounts.add_user(promoted[0], "Promoted Coach", "instructor", promoted[1])
     token = module_server.login(*promoted)
-    answer = api(module_server, token, f"/api/v1/licenses/{other_license}/skills/dribbling/assess",
-                 {"points_earned": 3, "points_total": 10, "notes": "before promotion"})
+    answer = api(
+        module_server,
+        token,
+        f"/api/v1/licenses/{other_license}/skills/dribbling/assess",
+        {"points_earned": 3, "points_total": 10, "notes": "before promotion"},
+    )
     assert answer.status_code == 201, answer.text
     module_accounts.set_role(user.id, "admin")
     return People(module_accounts.licenses_held_by(student.id)[0], other, other_license, promoted)
 
 
-def api(server: Server, token: str, path: str, body: dict[str, Any] | None = None) -> httpx.Response:
+def api(server: Server, token: str, path: str, body: dict[str, Any] | None = None) -> Response:
     """One API call with a bearer token (POST with a body, GET without)."""
     with server.client(headers={"Authorization": f"Bearer {token}"}) as client:
         return client.post(path, json=body) if body is not None else client.get(path)
@@ -76,7 +80,7 @@ def readmodel(db: Database) -> ReadModel:
 def no_alert(browser: Browser) -> bool:
     """No script ran an alert on the page."""
     try:
-        browser.driver.switch_to.alert
+        _ = browser.driver.switch_to.alert
     except NoAlertPresentException:
         return True
     return False
@@ -185,8 +189,7 @@ def test_an_instructor_grades_a_session_at_once_and_notes_stay_inert(
     summary = browser.find("section.notice").text
     assert f"License {people.student_license}: created, 75.0%" in summary
     assert f"License {people.other_license}: created, 45.0%" in summary
-    rows = {r.user_license_id: r for r in readmodel(module_db).history(people.student_license, "shooting")}
-    mine = next(iter(rows.values()))
+    mine = readmodel(module_db).history(people.student_license, "shooting")[0]
     assert (mine.points_earned, mine.points_total, mine.notes) == (15, 20, SCRIPT_NOTE)
     assert mine.status is Status.ASSESSED
     browser.open("/ui/mine")
@@ -260,7 +263,8 @@ def test_the_queue_says_why_and_validates_in_one_click_but_not_ones_own(
     assert len(own) == 1
     assert "your own" in own[0].text
     assert not own[0].find_elements("css selector", "button")
-    ages = [r.find_element("css selector", "time").get_attribute("datetime") for r in browser.all("tbody tr")]
+    rows = browser.all("tbody tr")
+    ages = [r.find_element("css selector", "time").get_attribute("datetime") for r in rows]
     assert ages == sorted(ages)  # oldest first
     browser.screenshot("queue")
     browser.submit(waiting.find_element("css selector", "button"))
@@ -363,7 +367,7 @@ def test_an_auditor_pages_the_feed_and_runs_verify(browser: Browser) -> None:
     first = [r.text.split()[0] for r in browser.all("tbody tr")]
     assert first == ["1", "2", "3"]
     browser.submit("a[rel=next]")
-    assert [r.text.split()[0] for r in browser.all("tbody tr")][0] == "4"
+    assert browser.all("tbody tr")[0].text.split()[0] == "4"
     browser.screenshot("feed")
     browser.open("/ui/audit")
     assert "Latest signed checkpoint" in browser.text()

@@ -1,4 +1,4 @@
-"""Auditor pages: a pair's timeline with the chain recomputed, the feed, state, checkpoint, verify."""
+"""Auditor pages: a pair's timeline (chain recomputed), state, the feed, checkpoint, verify."""
 
 from __future__ import annotations
 

@@ -9,6 +9,7 @@ from litestar.di import Provide
 from litestar.exceptions import HTTPException, PermissionDeniedException
 from litestar.middleware.rate_limit import RateLimitConfig
 from litestar.static_files import create_static_files_router
+from litestar.types import ControllerRouterHandler
 
 from skill_ledger.domain import LedgerError, NotFound, NotPermitted
 from skill_ledger.readside.consistency import NotYetVisible
@@ -65,7 +66,7 @@ def console_router(settings: Settings, secret: str) -> Router:
 
     # The API's login limit per client address, on the console's sign-in too.
     rate_limit = RateLimitConfig(rate_limit=("minute", settings.login_rate_per_minute))
-    pages = [
+    pages: list[ControllerRouterHandler] = [
         signin.root,
         signin.home,
         signin.sign_in_form,

@@ -84,8 +84,9 @@ def grade(
     except (FormError, InvalidAssessment) as e:
         field = e.field
         message = e.message if isinstance(e, FormError) else e.reason
+        errors = {field: message}
         return _grading_page(
-            request, sessions, accounts, settings, status=400, errors={field: message}, values=values
+            request, sessions, accounts, settings, status=400, errors=errors, values=values
         )
     results: list[tuple[Grade, Answer | None, str | None]] = []
     for row in grades:

@@ -1,4 +1,4 @@
-"""The console's cookie session and CSRF tokens: signed with the API's secret, checked per request."""
+"""The console's cookie session and CSRF tokens, signed with the API's secret."""
 
 from __future__ import annotations
 

@@ -43,7 +43,7 @@ async def sign_in(
     if not email:
         errors["email"] = "Email is required"
     if not password:
-        errors["password"] = "Password is required"
+        errors["password"] = "Password is required"  # noqa: S105 (a message, not a secret)
     kept = {"email": email}
     if errors:
         return page(request, sessions, "login.html", None, status=400, errors=errors, values=kept)
