@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import dataclasses
 import random
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from uuid import UUID, uuid4
 
@@ -24,8 +26,10 @@ from skill_ledger.domain import (
     Assessment,
     AssessmentNotFound,
     ConcurrencyConflict,
+    DisputeOutcome,
     LedgerError,
     LicenseNotFound,
+    Modification,
     Outcome,
     Role,
     SkillRecord,
@@ -35,6 +39,7 @@ from skill_ledger.domain import (
     check_role,
     percentage,
     record_id,
+    replacement_of,
     transitions,
 )
 from skill_ledger.eventstore.groupcommit import GroupCommitter, StreamLocks
@@ -63,6 +68,7 @@ class CommandResult:
     position: int | None
     license_id: int
     skill_name: str
+    replacement: UUID | None = None
 
     @property
     def created(self) -> bool:
@@ -198,6 +204,53 @@ class Ledger(Application[UUID]):
                 skill_name,
                 lambda record: (record.archive(actor, assessment_id, reason), assessment_id),
             )
+
+    def dispute(self, actor: Actor, assessment_id: UUID, reason: str) -> CommandResult:
+        """The license's holder contests a validated assessment, with a reason."""
+        with self._observed("dispute"):
+            check_role(actor.role, Action.DISPUTE)
+            license_id, skill_name = self.locate(assessment_id)
+            holder = self.directory.license_holder(license_id)
+            window = timedelta(days=self.settings.dispute_window_days)
+
+            def decide(record: SkillRecord) -> tuple[Outcome, UUID]:
+                now = datetime.now(UTC)
+                outcome = record.dispute(
+                    actor, assessment_id, reason, holder, window=window, now=now
+                )
+                return outcome, assessment_id
+
+            return self._execute("dispute", license_id, skill_name, decide)
+
+    def resolve(
+        self,
+        actor: Actor,
+        assessment_id: UUID,
+        outcome: DisputeOutcome,
+        note: str,
+        points: tuple[int, int] | None = None,
+    ) -> CommandResult:
+        """An admin closes a dispute: approve, reject, or modify with new points."""
+        with self._observed("resolve"):
+            check_role(actor.role, Action.RESOLVE)
+            license_id, skill_name = self.locate(assessment_id)
+            prior = self.prior_assessments(actor)
+            replacement: list[UUID | None] = [None]
+
+            def decide(record: SkillRecord) -> tuple[Outcome, UUID]:
+                modification = None
+                if points is not None:
+                    last = record.last_assessment
+                    requires = self.settings.policy.requires_validation(
+                        actor, prior, percentage(*points), last.percentage if last else None
+                    )
+                    modification = Modification(*points, requires, uuid4())
+                done = record.resolve(actor, assessment_id, outcome, note, modification)
+                replacement[0] = replacement_of(record.active, record.last_archived, assessment_id)
+                return done, assessment_id
+
+            result = self._execute("resolve", license_id, skill_name, decide)
+            return dataclasses.replace(result, replacement=replacement[0])
 
     @contextmanager
     def _observed(self, command: str) -> Iterator[None]:

@@ -27,6 +27,8 @@ from skill_ledger.domain import (
     Actor,
     Assessment,
     AssessmentNotFound,
+    DisputeOutcome,
+    InvalidAssessment,
     LedgerError,
     Role,
     Status,
@@ -63,6 +65,14 @@ class Waiting:
     assessment: Assessment
     reasons: tuple[str, ...]
     own: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Resolution:
+    """A resolved dispute: the disputed assessment, and the admin's new one after modify."""
+
+    answer: Answer
+    replacement: Assessment | None
 
 
 class Assessments:
@@ -108,6 +118,44 @@ class Assessments:
         return self._answer(
             self._once_found(lambda: self.ledger.archive(actor, assessment_id, reason))
         )
+
+    def dispute(self, actor: Actor, assessment_id: UUID, reason: str) -> Answer:
+        """The license's holder contests a validated assessment."""
+        return self._answer(
+            self._once_found(lambda: self.ledger.dispute(actor, assessment_id, reason))
+        )
+
+    def resolve(
+        self,
+        actor: Actor,
+        assessment_id: UUID,
+        outcome: DisputeOutcome,
+        note: str,
+        points_earned: int | None = None,
+        points_total: int | None = None,
+    ) -> Resolution:
+        """An admin closes a dispute; modify gives the pair a new active assessment."""
+        if (points_earned is None) != (points_total is None):
+            missing = "points_total" if points_total is None else "points_earned"
+            raise InvalidAssessment(missing, "points_earned and points_total go together")
+        points = None
+        if points_earned is not None and points_total is not None:
+            points = (points_earned, points_total)
+        result = self._once_found(
+            lambda: self.ledger.resolve(actor, assessment_id, outcome, note, points)
+        )
+        answer = self._answer(result)
+        replacement = self.readmodel.get(result.replacement) if result.replacement else None
+        return Resolution(answer, replacement)
+
+    def disputes(
+        self, actor: Actor, status: str | None, after: UUID | None, limit: int
+    ) -> list[Assessment]:
+        """Disputed assessments, oldest dispute first (students: on the licenses they hold)."""
+        check_role(actor.role, Action.READ_DISPUTES)
+        holder = actor.user_id if actor.role is Role.STUDENT else None
+        open_only = None if status is None else status == "open"
+        return self.readmodel.disputes(open_only=open_only, after=after, limit=limit, holder=holder)
 
     def _once_found(self, command: Callable[[], CommandResult]) -> CommandResult:
         """Run a command on an assessment found through the read table.

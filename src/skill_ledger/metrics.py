@@ -14,7 +14,7 @@ from prometheus_client import (
     generate_latest,
     multiprocess,
 )
-from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 from skill_ledger.readside import reports
@@ -115,7 +115,7 @@ class PrometheusObserver:
 
 
 class LedgerCollector(Collector):
-    """Projection lag and validation backlog, read from the database at each scrape."""
+    """Projection lag, validation backlog and disputes, read from the database at each scrape."""
 
     def __init__(self, services: Services) -> None:
         self.services = services
@@ -125,6 +125,7 @@ class LedgerCollector(Collector):
         status = self.services.projector.status(self.services.db)
         lag_seconds = self.services.projector.lag_seconds(status)
         backlog = reports.backlog(self.services.db)
+        disputes = reports.disputes(self.services.db)
         yield GaugeMetricFamily(
             "ledger_projection_position", "Last event position projected", value=status.position
         )
@@ -160,6 +161,22 @@ class LedgerCollector(Collector):
             "1 when the backlog passes report_settings' thresholds (> 50 pending or > 48 h)",
             value=1.0 if backlog.alert else 0.0,
         )
+        yield GaugeMetricFamily(
+            "ledger_open_disputes", "Disputes waiting for an admin", value=disputes.open
+        )
+        yield GaugeMetricFamily(
+            "ledger_open_disputes_oldest_age_seconds",
+            "Age of the oldest open dispute (0 when none)",
+            value=disputes.oldest_age_seconds,
+        )
+        resolved = CounterMetricFamily(
+            "ledger_disputes",
+            "Disputes resolved, by outcome (approve, reject, modify, superseded)",
+            labels=["outcome"],
+        )
+        for outcome, count in disputes.resolved.items():
+            resolved.add_metric([outcome], count)
+        yield resolved
 
 
 def exposition(services: Services) -> tuple[bytes, str]:

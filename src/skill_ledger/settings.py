@@ -12,7 +12,7 @@ from urllib.parse import quote, unquote, urlsplit
 from psycopg.conninfo import make_conninfo
 from sqlalchemy.engine import URL
 
-from skill_ledger.domain import ValidationPolicy
+from skill_ledger.domain import DEFAULT_DISPUTE_WINDOW_DAYS, ValidationPolicy
 
 DEFAULT_DATABASE_URL = "sqlite:///var/ledger.db"
 DEFAULT_SKILLS = (
@@ -234,6 +234,7 @@ class Settings:
     auth_cache_seconds: float = 1.0
     signing_key_file: str = ""
     checkpoint_seconds: float = 60.0
+    dispute_window_days: int = DEFAULT_DISPUTE_WINDOW_DAYS
 
     @property
     def is_production(self) -> bool:
@@ -277,6 +278,7 @@ VARIABLES: tuple[tuple[str, str, Parse], ...] = (
     ("auth_cache_seconds", "LEDGER_AUTH_CACHE_SECONDS", _number(float)),
     ("signing_key_file", "LEDGER_SIGNING_KEY_FILE", _text),
     ("checkpoint_seconds", "LEDGER_CHECKPOINT_SECONDS", _number(float, 1)),
+    ("dispute_window_days", "LEDGER_DISPUTE_WINDOW_DAYS", _number(int, 1)),
 )
 """Settings field, environment variable, parser."""
 POLICY_VARIABLES: tuple[tuple[str, str, Parse], ...] = (

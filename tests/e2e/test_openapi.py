@@ -29,6 +29,9 @@ HISTORY = ("GET", "/api/v1/licenses/{license_id}/skills/{skill}/assessments")
 ONE = ("GET", "/api/v1/assessments/{assessment_id}")
 VALIDATE = ("POST", "/api/v1/assessments/{assessment_id}/validate")
 ARCHIVE = ("POST", "/api/v1/assessments/{assessment_id}/archive")
+DISPUTE = ("POST", "/api/v1/assessments/{assessment_id}/dispute")
+RESOLVE = ("POST", "/api/v1/assessments/{assessment_id}/resolve")
+DISPUTES = ("GET", "/api/v1/disputes")
 EVENTS = ("GET", "/api/v1/licenses/{license_id}/skills/{skill}/events")
 STATE = ("GET", "/api/v1/licenses/{license_id}/skills/{skill}/state")
 FEED = ("GET", "/api/v1/events")
@@ -63,6 +66,9 @@ ROLE_ENDPOINTS = {
     "get_one": ONE,
     "validate": VALIDATE,
     "archive": ARCHIVE,
+    "dispute": DISPUTE,
+    "resolve": RESOLVE,
+    "list_disputes": DISPUTES,
     "health": HEALTH,
 }
 # Statuses asserted over HTTP by other tests than the two tables.
@@ -93,6 +99,17 @@ ASSERTED_ELSEWHERE: dict[tuple[str, str], dict[int, str]] = {
         401: "test_audit_api.py::test_only_admins_and_auditors_read_the_audit_trail",
         403: "test_audit_api.py::test_only_admins_and_auditors_read_the_audit_trail",
     },
+    DISPUTE: {
+        400: "test_disputes.py::test_bad_disputes_and_resolutions_are_refused_as_problems",
+        404: "test_disputes.py::test_bad_disputes_and_resolutions_are_refused_as_problems",
+        409: "test_disputes.py::test_bad_disputes_and_resolutions_are_refused_as_problems",
+    },
+    RESOLVE: {
+        400: "test_disputes.py::test_bad_disputes_and_resolutions_are_refused_as_problems",
+        404: "test_disputes.py::test_bad_disputes_and_resolutions_are_refused_as_problems",
+        409: "test_disputes.py::test_dispute_then_modify_archives_it_and_the_new_points_become…",
+    },
+    DISPUTES: {400: "test_disputes.py::test_the_dispute_list_pages_and_students_see_only_…"},
     HEALTH: {503: "test_operations.py::test_health_answers_503_when_its_database_is_gone"},
     METRICS: {200: "test_observability.py::test_metrics_count_commands_conflicts_and_rejections"},
     ACCOUNT_ROUTES["create_user"]: {
@@ -157,6 +174,9 @@ UNEXERCISED: dict[tuple[str, str], dict[int, str]] = {
         409: "concurrent writers won every retry (LEDGER_COMMAND_RETRIES)",
         415: "a declared non-JSON body (the same check as assess-text-plain)",
     },
+    DISPUTE: {**SERVER_SIDE, **BODY_CHECKS},
+    RESOLVE: {**SERVER_SIDE, **BODY_CHECKS},
+    DISPUTES: SERVER_SIDE,
     EVENTS: {**SERVER_SIDE, 400: "an out-of-range license id", 401: "no or a bad token"},
     STATE: {**SERVER_SIDE, 401: "no or a bad token"},
     FEED: SERVER_SIDE,

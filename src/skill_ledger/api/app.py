@@ -22,6 +22,7 @@ from skill_ledger.api.audit_trail import AUDIT_TRAIL_ROUTES
 from skill_ledger.api.auth import TokenIssuer, build_jwt_auth
 from skill_ledger.api.body import strict_json_body
 from skill_ledger.api.dependencies import dependencies
+from skill_ledger.api.disputes import DISPUTE_ROUTES
 from skill_ledger.api.errors import EXCEPTION_HANDLERS
 from skill_ledger.api.guards import canonical_path
 from skill_ledger.api.log import LOG_ROUTES
@@ -67,7 +68,13 @@ def create_app(
     lifespan = _lifespan(settings, services, run_projector)
     protected = Router(
         path="/",
-        route_handlers=[*ASSESSMENT_ROUTES, *AUDIT_TRAIL_ROUTES, *ACCOUNT_ROUTES, *LOG_ROUTES],
+        route_handlers=[
+            *ASSESSMENT_ROUTES,
+            *DISPUTE_ROUTES,
+            *AUDIT_TRAIL_ROUTES,
+            *ACCOUNT_ROUTES,
+            *LOG_ROUTES,
+        ],
         security=[jwt_auth.security_requirement],
         guards=[canonical_path],
     )

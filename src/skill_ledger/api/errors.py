@@ -21,6 +21,7 @@ from skill_ledger.database import DatabaseUnavailable
 from skill_ledger.domain import (
     AccountConflict,
     ConcurrencyConflict,
+    DisputeRefused,
     DuplicateEmail,
     InvalidAccount,
     InvalidAssessment,
@@ -142,6 +143,7 @@ LEDGER_STATUS: tuple[tuple[type[LedgerError], int, str | None], ...] = (
     (NotFound, 404, None),
     (NotPermitted, 403, None),
     (InvalidTransition, 409, "invalid-transition"),
+    (DisputeRefused, 409, "dispute-refused"),
     (ConcurrencyConflict, 409, "concurrent-update"),
     (DuplicateEmail, 409, "duplicate-email"),
     (AccountConflict, 409, "account-conflict"),

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from skill_ledger.domain.assessment import Assessment
 from skill_ledger.domain.errors import InvalidAssessment
 from skill_ledger.domain.vocabulary import (
+    MAX_DISPUTE_TEXT_LENGTH,
     MAX_NOTES_LENGTH,
     MAX_POINTS_TOTAL,
     MAX_REASON_LENGTH,
@@ -101,6 +102,18 @@ def check_reason(reason: str) -> str:
         raise InvalidAssessment("reason", f"must be at most {MAX_REASON_LENGTH} characters")
     check_text("reason", reason)
     return reason
+
+
+def check_dispute_text(field: str, value: str, *, required: bool) -> str:
+    """A dispute's reason or a resolution's note, stripped: 1–1000 characters (0 when optional),
+    no NUL; InvalidAssessment naming the field otherwise."""
+    value = value.strip()
+    if required and not value:
+        raise InvalidAssessment(field, "must not be empty")
+    if len(value) > MAX_DISPUTE_TEXT_LENGTH:
+        raise InvalidAssessment(field, f"must be at most {MAX_DISPUTE_TEXT_LENGTH} characters")
+    check_text(field, value)
+    return value
 
 
 def check_text(field: str, value: str) -> None:

@@ -6,8 +6,10 @@ from datetime import datetime
 from uuid import UUID
 
 from skill_ledger.database import Database
-from skill_ledger.domain import Assessment, Status
+from skill_ledger.domain import ACTIVE_STATUSES, COLUMNS, Assessment, Status
 from skill_ledger.readside.table import SELECT, TABLE, from_row
+
+ACTIVE = ", ".join(["%s"] * len(ACTIVE_STATUSES))
 
 
 class ReadModel:
@@ -61,6 +63,41 @@ class ReadModel:
             row = cursor.fetchone()
         return int(row[0]) if row else 0
 
+    def license_holder(self, license_id: int) -> int | None:
+        """The user id holding the license, None when it does not exist."""
+        with self.db.transaction(write=False) as cursor:
+            cursor.execute("SELECT holder_id FROM licenses WHERE id = %s", (license_id,))
+            row = cursor.fetchone()
+        return int(row[0]) if row else None
+
+    def disputes(
+        self, *, open_only: bool | None, after: UUID | None, limit: int, holder: int | None
+    ) -> list[Assessment]:
+        """Disputed assessments in dispute order (time, then id), after the one named `after`:
+        open ones, resolved ones or both; only those of licenses `holder` holds, if given."""
+        where = ["a.disputed_at IS NOT NULL"]
+        values: list[object] = []
+        if open_only is not None:
+            where.append(f"a.dispute_outcome IS {'' if open_only else 'NOT '}NULL")
+        if holder is not None:
+            where.append("a.user_license_id IN (SELECT id FROM licenses WHERE holder_id = %s)")
+            values.append(holder)
+        if after is not None:
+            where.append(
+                "(a.disputed_at, a.id) > (SELECT b.disputed_at, b.id FROM "
+                f"{TABLE} AS b WHERE b.id = %s)"
+            )
+            values.append(after)
+        aliased = ", ".join(f"a.{column}" for column in COLUMNS)
+        with self.db.transaction(write=False) as cursor:
+            cursor.execute(
+                f"SELECT {aliased} FROM {TABLE} AS a WHERE {' AND '.join(where)} "
+                "ORDER BY a.disputed_at, a.id LIMIT %s",
+                (*values, limit),
+            )
+            rows = cursor.fetchall()
+        return [from_row(row) for row in rows]
+
     def license_exists(self, license_id: int) -> bool:
         """True when the license exists."""
         with self.db.transaction(write=False) as cursor:
@@ -85,8 +122,8 @@ class ReadModel:
     def active_on(self, license_id: int) -> list[Assessment]:
         """A license's active assessments (one per assessed skill), by skill."""
         return self._rows(
-            f"{SELECT} WHERE user_license_id = %s AND status IN (%s, %s) ORDER BY skill_name",
-            (license_id, Status.ASSESSED.value, Status.VALIDATED.value),
+            f"{SELECT} WHERE user_license_id = %s AND status IN ({ACTIVE}) ORDER BY skill_name",
+            (license_id, *sorted(status.value for status in ACTIVE_STATUSES)),
         )
 
     def made_before(self, user_id: int, moment: datetime, at_most: int) -> int:
