@@ -14,7 +14,7 @@ from litestar.types import ControllerRouterHandler
 from skill_ledger.domain import LedgerError, NotFound, NotPermitted
 from skill_ledger.readside.consistency import NotYetVisible
 from skill_ledger.settings import Settings
-from skill_ledger.web import admin, audit, dashboards, instructor, signin, student
+from skill_ledger.web import admin, audit, dashboards, disputes, instructor, signin, student
 from skill_ledger.web.render import HERE, SECURITY_HEADERS, page, see_other
 from skill_ledger.web.session import CSRF_FIELD, Sessions, SignInRequired
 
@@ -72,6 +72,7 @@ def console_router(settings: Settings, secret: str) -> Router:
         signin.sign_in_form,
         signin.sign_out,
         *admin.ROUTES,
+        *disputes.ROUTES,
         *instructor.ROUTES,
         *student.ROUTES,
         *audit.ROUTES,

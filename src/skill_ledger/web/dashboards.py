@@ -62,6 +62,9 @@ CHARTS = (
     ("skill_activity", "Skill activity", "skill_name", "total_assessments"),
     ("instructor_activity", "Instructor activity", "instructor_name", "assessments_created"),
     ("validation_backlog", "Validation backlog", "alert", "pending_validation"),
+    ("dispute_rate_by_instructor", "Dispute rate by instructor", "instructor_name", "dispute_rate"),
+    ("dispute_resolution_time", "Dispute resolution (median hours)", "outcome", "median_hours"),
+    ("open_disputes", "Open disputes", "alert", "open_disputes"),
 )
 
 

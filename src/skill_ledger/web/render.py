@@ -42,6 +42,7 @@ class Link:
 
 NAVIGATION = (
     Link("/ui/queue", "Validation queue", ROLES[Action.VALIDATE]),
+    Link("/ui/disputes", "Disputes", ROLES[Action.RESOLVE]),
     Link("/ui/grade", "Grade a session", ROLES[Action.ASSESS]),
     Link("/ui/mine", "My assessments", ROLES[Action.ASSESS]),
     Link("/ui/skills", "My skills", frozenset({Role.STUDENT})),  # the holders of licenses

@@ -1,4 +1,4 @@
-"""Student pages: my skills (status and percentage per skill), a skill's history, receipts."""
+"""Student pages: my skills (status and percentage per skill), disputes, history, receipts."""
 
 from __future__ import annotations
 
@@ -6,13 +6,14 @@ from typing import Any
 from uuid import UUID
 
 import msgspec
-from litestar import Request, Response, get
+from litestar import Request, Response, get, post
 
 from skill_ledger.accounts import Accounts
 from skill_ledger.assessments import Assessments
-from skill_ledger.domain import Actor
+from skill_ledger.domain import Actor, InvalidAssessment, LedgerError, NotPermitted
 from skill_ledger.settings import Settings
-from skill_ledger.web.render import SECURITY_HEADERS, page
+from skill_ledger.web.forms import form_of
+from skill_ledger.web.render import SECURITY_HEADERS, page, see_other
 from skill_ledger.web.session import Sessions
 
 
@@ -25,13 +26,68 @@ def my_skills(
     settings: Settings,
 ) -> Response[Any]:
     """Each license the viewer holds: every skill's current status and percentage."""
+    return _skills_page(request, sessions, accounts, assessments, settings)
+
+
+def _skills_page(
+    request: Request[Any, Any, Any],
+    sessions: Sessions,
+    accounts: Accounts,
+    assessments: Assessments,
+    settings: Settings,
+    *,
+    status: int = 200,
+    **context: Any,
+) -> Response[Any]:
     user = sessions.user(request)
     actor = Actor(user.id, user.role)
     standings = []
     for license_id in accounts.licenses_held_by(user.id):
         active = {row.skill_name: row for row in assessments.standing(actor, license_id)}
         standings.append((license_id, [(skill, active.get(skill)) for skill in settings.skills]))
-    return page(request, sessions, "skills.html", user, standings=standings)
+    disputed = request.query_params.get("disputed")
+    return page(
+        request,
+        sessions,
+        "skills.html",
+        user,
+        status=status,
+        standings=standings,
+        disputed=disputed,
+        **context,
+    )
+
+
+@post("/ui/skills/{assessment_id:uuid}/dispute", sync_to_thread=True, status_code=303)
+def dispute(
+    request: Request[Any, Any, Any],
+    sessions: Sessions,
+    accounts: Accounts,
+    assessments: Assessments,
+    settings: Settings,
+    assessment_id: UUID,
+) -> Response[Any]:
+    """The holder contests a validated assessment, saying why; the form again when refused."""
+    user = sessions.user(request)
+    reason = form_of(request).get("reason", "")
+    field = f"reason_{assessment_id}"
+    try:
+        assessments.dispute(Actor(user.id, user.role), assessment_id, reason)
+    except NotPermitted:
+        raise
+    except LedgerError as e:
+        message = e.reason if isinstance(e, InvalidAssessment) else str(e)
+        return _skills_page(
+            request,
+            sessions,
+            accounts,
+            assessments,
+            settings,
+            status=400 if isinstance(e, InvalidAssessment) else 409,
+            errors={field: message},
+            values={field: reason},
+        )
+    return see_other(f"/ui/skills?disputed={assessment_id}")
 
 
 @get("/ui/skills/{license_id:int}/{skill:str}", sync_to_thread=True)
@@ -68,4 +124,4 @@ def receipt(
     )
 
 
-ROUTES = [my_skills, skill_history, receipt]
+ROUTES = [my_skills, dispute, skill_history, receipt]
