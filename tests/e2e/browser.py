@@ -96,7 +96,7 @@ class Browser:
     def fill(self, values: dict[str, str]) -> None:
         """Type into inputs by id (clearing them first)."""
         for name, value in values.items():
-            element = self.find(f"#{name}")
+            element = self.find(f'[id="{name}"]')
             element.clear()
             element.send_keys(value)
 

@@ -344,6 +344,66 @@ def test_a_student_never_sees_another_students_data(browser: Browser, people: Pe
     browser.screenshot("forbidden")
 
 
+def test_a_student_disputes_and_an_admin_modifies_the_grade_with_new_points(
+    browser: Browser, module_server: Server, module_db: Database, people: People
+) -> None:
+    made = api(
+        module_server,
+        module_server.token("instructor"),
+        f"/api/v1/licenses/{people.student_license}/skills/finishing/assess",
+        {"points_earned": 4, "points_total": 10, "notes": "dispute me"},
+    ).json()["assessment"]
+    validated = api(
+        module_server,
+        module_server.token("admin"),
+        f"/api/v1/assessments/{made['id']}/validate",
+        {},
+    )
+    assert validated.status_code == 200, validated.text
+    browser.sign_in(*DEMO["student"])
+    form = f"#skill-{people.student_license}-finishing form"
+    browser.submit(f"{form} button")  # no reason
+    assert "Reason:" in browser.find(f"#reason_{made['id']}-error").text
+    browser.fill({f"reason_{made['id']}": SCRIPT_NOTE})
+    browser.submit(f"{form} button")
+    assert f"Disputed assessment {made['id']}" in browser.text()
+    row = readmodel(module_db).get(made["id"])
+    assert row is not None
+    assert (row.status, row.dispute_reason) == (Status.DISPUTED, SCRIPT_NOTE)
+
+    browser.sign_in(*DEMO["admin"])  # validated it: may not resolve
+    browser.open("/ui/disputes")
+    section = f"#dispute-{made['id']}"
+    assert SCRIPT_NOTE in browser.find(section).text
+    assert no_alert(browser)
+    browser.find(f"[id='{made['id']}_approve']").click()
+    browser.submit(f"{section} button[type=submit]")
+    assert "neither assessed nor validated" in browser.find(section).text
+
+    browser.sign_in(*people.promoted_admin)
+    browser.open("/ui/disputes")
+    browser.find(f"[id='{made['id']}_reject']").click()
+    browser.submit(f"{section} button[type=submit]")  # a rejection needs a note
+    assert "Note:" in browser.find(f"[id='{made['id']}_note-error']").text
+    assert browser.find(f"[id='{made['id']}_reject']").is_selected()
+    browser.screenshot("disputes")
+    browser.find(f"[id='{made['id']}_modify']").click()
+    browser.fill(
+        {
+            f"{made['id']}_note": "recounted the drill",
+            f"{made['id']}_points_earned": "7",
+            f"{made['id']}_points_total": "10",
+        }
+    )
+    browser.submit(f"{section} button[type=submit]")
+    assert f"Resolved the dispute of assessment {made['id']}" in browser.text()
+    history = readmodel(module_db).history(people.student_license, "finishing")
+    active = [r for r in history if r.is_active]
+    assert [(r.points_earned, r.points_total) for r in active] == [(7, 10)]
+    disputed = next(r for r in history if str(r.id) == made["id"])
+    assert disputed.dispute_outcome == "modify"
+
+
 # -- auditor ----------------------------------------------------------------------------------
 
 
@@ -380,7 +440,7 @@ def test_dashboards_draw_each_report_as_svg_with_its_numbers_beneath(browser: Br
     browser.sign_in(*DEMO["admin"])
     browser.open("/ui/dashboard")
     charts = browser.all("section.chart")
-    assert len(charts) == 6
+    assert len(charts) == 9
     for chart in charts:
         assert chart.find_elements("css selector", "svg")
         assert chart.find_elements("css selector", "table")
@@ -399,6 +459,7 @@ def test_dashboards_draw_each_report_as_svg_with_its_numbers_beneath(browser: Br
         ("instructor", "/ui/mine"),
         ("admin", "/ui/queue"),
         ("admin", "/ui/accounts"),
+        ("admin", "/ui/disputes"),
         ("student", "/ui/skills"),
         ("auditor", "/ui/audit"),
         ("auditor", "/ui/dashboard"),

@@ -15,6 +15,7 @@ from skill_ledger.domain import (
     InvalidAssessment,
     LedgerError,
     NotPermitted,
+    SelfValidationForbidden,
     check_role,
 )
 from skill_ledger.web.forms import FormError, form_of, whole_number
@@ -95,8 +96,12 @@ def resolve(
             values.get(prefix + "note", ""),
             *points,
         )
-    except NotPermitted:
-        raise
+    except NotPermitted as e:
+        if not isinstance(e, SelfValidationForbidden):
+            raise
+        return _review_page(
+            request, sessions, assessments, status=403, errors={prefix + "outcome": str(e)}
+        )
     except LedgerError as e:
         if isinstance(e, FormError):
             field, message = e.field, e.message
@@ -105,6 +110,7 @@ def resolve(
         else:
             field, message = prefix + "note", str(e)
         kept = {key: value for key, value in values.items() if key.startswith(prefix)}
+        kept[prefix + "outcome"] = values.get("outcome", "")
         return _review_page(
             request,
             sessions,
