@@ -27,7 +27,17 @@ from skill_ledger.domain import Role
 from tests.conftest import PASSWORD
 from tests.e2e.conftest import AUDIENCE, DEMO, ISSUER, SECRET, Server, event_count
 
-ENDPOINTS = ("login", "assess", "history", "get_one", "validate", "archive", "health", "openapi")
+ENDPOINTS = (
+    "login",
+    "assess",
+    "session",
+    "history",
+    "get_one",
+    "validate",
+    "archive",
+    "health",
+    "openapi",
+)
 ROLES = ("admin", "instructor", "other_instructor", "student", "other_student", "auditor")
 BAD_TOKENS = (
     "no_token",
@@ -38,7 +48,7 @@ BAD_TOKENS = (
     "deactivated_user",
     "unknown_user",
 )
-COMMANDS = ("assess", "validate", "archive")
+COMMANDS = ("assess", "session", "validate", "archive")
 TARGETED = ("history", "get_one", "validate", "archive")
 OTHER_SECRET = "another-secret-of-at-least-32-bytes-long"
 
@@ -48,6 +58,7 @@ ROLE_CODES = {
     # endpoint   admin instructor other_instructor student other_student auditor
     "login": (200, 200, 200, 200, 200, 200),
     "assess": (201, 201, 201, 403, 403, 403),
+    "session": (200, 200, 200, 403, 403, 403),
     "history": (200, 200, 200, 200, 403, 200),
     "get_one": (200, 200, 200, 200, 403, 200),
     "validate": (200, 403, 403, 403, 403, 403),
@@ -61,6 +72,7 @@ TOKEN_CODES = {
     # endpoint   none malformed wrong_sig expired alg_none deactivated unknown_user
     "login": (200, 200, 200, 200, 200, 401, 200),
     "assess": (401, 401, 401, 401, 401, 401, 401),
+    "session": (401, 401, 401, 401, 401, 401, 401),
     "history": (401, 401, 401, 401, 401, 401, 401),
     "get_one": (401, 401, 401, 401, 401, 401, 401),
     "validate": (401, 401, 401, 401, 401, 401, 401),
@@ -240,6 +252,16 @@ def send(world: World, row: Row, license_id: int, target: str | None) -> httpx.R
             json={"points_earned": 7, "points_total": 10},
             headers=headers,
         ),
+        "session": lambda c: c.post(
+            "/api/v1/sessions/assess",
+            json={
+                "items": [
+                    {"license_id": license_id, "skill": s, "points_earned": 7, "points_total": 10}
+                    for s in ("ball_control", "passing")
+                ]
+            },
+            headers=headers,
+        ),
         "history": lambda c: c.get(
             f"/api/v1/licenses/{license_id}/skills/dribbling/assessments", headers=headers
         ),
@@ -264,6 +286,9 @@ def check_allowed_answer(row: Row, response: httpx.Response, target: str | None)
     elif row.endpoint == "assess":
         assert body["created"] is True
         assert body["assessment"]["status"] == "ASSESSED"
+    elif row.endpoint == "session":
+        assert [r["status"] for r in body["results"]] == [201, 201]
+        assert {r["assessment"]["status"] for r in body["results"]} == {"ASSESSED"}
     elif row.endpoint == "history":
         assert [item["id"] for item in body] == [target]
     elif row.endpoint == "get_one":
@@ -307,8 +332,8 @@ def test_role_matrix(world: World, row: Row) -> None:
 def test_the_matrix_covers_every_endpoint_for_every_caller() -> None:
     pairs = {(row.endpoint, row.caller) for row in MATRIX}
     assert pairs == {(e, c) for e in ENDPOINTS for c in (*ROLES, *BAD_TOKENS)}
-    assert len(MATRIX) == len(ENDPOINTS) * (len(ROLES) + len(BAD_TOKENS)) == 104
-    assert len(ROWS) == 106
+    assert len(MATRIX) == len(ENDPOINTS) * (len(ROLES) + len(BAD_TOKENS)) == 117
+    assert len(ROWS) == 119
 
 
 def test_a_token_minted_with_the_server_secret_is_accepted(world: World) -> None:

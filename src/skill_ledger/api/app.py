@@ -29,6 +29,7 @@ from skill_ledger.api.login import LoginDesk, login
 from skill_ledger.api.middleware import MiddlewareErrorsMiddleware, RequestContextMiddleware
 from skill_ledger.api.openapi import bearer_components, document_exactly
 from skill_ledger.api.operations import health, metrics
+from skill_ledger.api.sessions import SESSION_ROUTES
 from skill_ledger.logs import configure_logging
 from skill_ledger.metrics import PrometheusObserver
 from skill_ledger.services import Services, check_signing_key
@@ -66,7 +67,13 @@ def create_app(
     lifespan = _lifespan(settings, services, run_projector)
     protected = Router(
         path="/",
-        route_handlers=[*ASSESSMENT_ROUTES, *AUDIT_TRAIL_ROUTES, *ACCOUNT_ROUTES, *LOG_ROUTES],
+        route_handlers=[
+            *ASSESSMENT_ROUTES,
+            *SESSION_ROUTES,
+            *AUDIT_TRAIL_ROUTES,
+            *ACCOUNT_ROUTES,
+            *LOG_ROUTES,
+        ],
         security=[jwt_auth.security_requirement],
         guards=[canonical_path],
     )

@@ -78,24 +78,39 @@ def problem(
     headers: dict[str, str] | None = None,
 ) -> Response[Problem]:
     """A problem+json response."""
-    body = Problem(
+    body = problem_body(request.url.path, status, detail, slug=slug, field=field, errors=errors)
+    return Response(body, status_code=status, media_type=PROBLEM_MEDIA_TYPE, headers=headers)
+
+
+def problem_body(
+    instance: str,
+    status: int,
+    detail: str,
+    *,
+    slug: str | None = None,
+    field: str | None = None,
+    errors: list[dict[str, Any]] | None = None,
+) -> Problem:
+    """The RFC 9457 body of a refusal."""
+    return Problem(
         type=f"/problems/{slug or SLUGS.get(status, 'error')}",
         title=TITLES.get(status, "Error"),
         status=status,
         detail=detail,
-        instance=request.url.path,
+        instance=instance,
         field=field,
         errors=errors,
     )
-    return Response(body, status_code=status, media_type=PROBLEM_MEDIA_TYPE, headers=headers)
 
 
 def _field_of(message: str, key: str | None) -> str | None:
     """The body field a msgspec message names, else the parameter Litestar reports."""
-    for pattern in (AT_PATH, NAMED_FIELD):
-        found = pattern.search(message)
-        if found and found.group(1):
-            return found.group(1)
+    at, named = AT_PATH.search(message), NAMED_FIELD.search(message)
+    path = at.group(1) if at else ""
+    if named and named.group(1):
+        return f"{path}.{named.group(1)}" if path else named.group(1)
+    if path:
+        return path
     return key if key and key != BODY_KWARG else None
 
 
@@ -148,16 +163,22 @@ LEDGER_STATUS: tuple[tuple[type[LedgerError], int, str | None], ...] = (
 )
 
 
-def on_ledger(request: Request[Any, Any, Any], exc: LedgerError) -> Response[Problem]:
-    """Domain errors: not found 404, not permitted 403, conflicts 409, bad values 400."""
+def ledger_problem(instance: str, exc: LedgerError) -> Problem:
+    """A domain error's body: not found 404, not permitted 403, conflicts 409, bad values 400."""
     field = (
         exc.field if isinstance(exc, InvalidAssessment | InvalidAccount | InvalidQuery) else None
     )
     for kind, status, slug in LEDGER_STATUS:
         if isinstance(exc, kind):
-            retry = {"Retry-After": "1"} if isinstance(exc, ConcurrencyConflict) else None
-            return problem(request, status, str(exc), slug=slug, headers=retry)
-    return problem(request, 400, str(exc), field=field)
+            return problem_body(instance, status, str(exc), slug=slug)
+    return problem_body(instance, 400, str(exc), field=field)
+
+
+def on_ledger(request: Request[Any, Any, Any], exc: LedgerError) -> Response[Problem]:
+    """Domain errors as problems (a concurrent-update conflict says when to retry)."""
+    body = ledger_problem(request.url.path, exc)
+    retry = {"Retry-After": "1"} if isinstance(exc, ConcurrencyConflict) else None
+    return Response(body, status_code=body.status, media_type=PROBLEM_MEDIA_TYPE, headers=retry)
 
 
 def on_unreadable(request: Request[Any, Any, Any], exc: UnreadableHistory) -> Response[Problem]:

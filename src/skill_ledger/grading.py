@@ -1,0 +1,126 @@
+"""Grading a training session: each item its own assess command, saved together.
+
+Every item gets today's rules (its own stream, content idempotency, replacement, policy,
+permissions); the decided events of all items go to the group committer at once, so a squad's
+grades share as few transactions as it allows. A refused item is that item's answer only.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from contextlib import ExitStack
+from uuid import UUID
+
+from skill_ledger.application import AssessItem, CommandResult, Decision, Ledger
+from skill_ledger.domain import Actor, LedgerError, Outcome, record_id
+
+Outcomes = list[CommandResult | LedgerError]
+COMMAND = "assess"
+
+
+class SessionGrading:
+    """Many assess commands by one actor, decided under their streams' locks, saved together."""
+
+    def __init__(self, ledger: Ledger) -> None:
+        self.ledger = ledger
+
+    def grade(self, actor: Actor, items: Sequence[AssessItem]) -> Outcomes:
+        """One outcome per item, in order: its command's result or the error refusing it."""
+        outcomes: list[CommandResult | LedgerError | None] = [None] * len(items)
+        with self.ledger.observed(COMMAND):
+            rounds = self._checked_rounds(actor, items, outcomes)
+            if rounds:
+                prior = [self.ledger.prior_assessments(actor)]
+                for indexes in rounds:
+                    self._round(actor, items, indexes, prior, outcomes)
+        done = [outcome for outcome in outcomes if outcome is not None]
+        assert len(done) == len(items)
+        return done
+
+    def _checked_rounds(
+        self,
+        actor: Actor,
+        items: Sequence[AssessItem],
+        outcomes: list[CommandResult | LedgerError | None],
+    ) -> list[list[int]]:
+        """The items that pass the checks, in rounds where each stream appears at most once.
+
+        The second grade of one pair in a session must see the first: it goes a round later.
+        """
+        rounds: list[list[int]] = []
+        seen: dict[UUID, int] = {}
+        for index, item in enumerate(items):
+            try:
+                self.ledger.check_assess(actor, item)
+            except LedgerError as e:
+                self._refused(outcomes, index, e)
+                continue
+            stream = record_id(item.license_id, item.skill_name)
+            turn = seen.get(stream, 0)
+            seen[stream] = turn + 1
+            if turn == len(rounds):
+                rounds.append([])
+            rounds[turn].append(index)
+        return rounds
+
+    def _round(
+        self,
+        actor: Actor,
+        items: Sequence[AssessItem],
+        indexes: list[int],
+        prior: list[int],
+        outcomes: list[CommandResult | LedgerError | None],
+    ) -> None:
+        """Decide each item under its stream's lock, save all, settle; conflicts one by one."""
+        ledger = self.ledger
+        started = time.perf_counter()
+        decisions: dict[int, Decision] = {}
+        conflicted: list[int] = []
+        streams = sorted(record_id(items[i].license_id, items[i].skill_name) for i in indexes)
+        with ExitStack() as held:
+            for stream in streams:  # one order for every taker: no deadlock
+                held.enter_context(ledger.stream_locks.hold(stream))
+            for index in indexes:
+                item = items[index]
+                decide = ledger.assess_decider(actor, item, prior[0])
+                try:
+                    decision = ledger.decide(item.license_id, item.skill_name, decide)
+                except LedgerError as e:
+                    self._refused(outcomes, index, e)
+                    continue
+                if decision.outcome in (Outcome.CREATED, Outcome.REPLACED):
+                    prior[0] += 1  # the policy counts this session's earlier grades too
+                decisions[index] = decision
+            saving = [index for index, decision in decisions.items() if decision.pending]
+            saved = ledger.committer.put_many([decisions[index].pending for index in saving])
+            recordings = dict(zip(saving, saved, strict=True))
+            seconds = time.perf_counter() - started
+            for index, decision in decisions.items():
+                recorded = recordings.get(index, [])
+                if recorded is None:
+                    conflicted.append(index)
+                    continue
+                result = ledger.settle(decision, recorded)
+                ledger.completed(COMMAND, result, 1, seconds)
+                outcomes[index] = result
+        for index in conflicted:  # another process won the stream: the single command's retries
+            ledger.observer.conflicted(COMMAND)
+            item = items[index]
+            try:
+                outcomes[index] = ledger.assess(
+                    actor,
+                    item.license_id,
+                    item.skill_name,
+                    item.points_earned,
+                    item.points_total,
+                    item.notes,
+                )
+            except LedgerError as e:
+                outcomes[index] = e
+
+    def _refused(
+        self, outcomes: list[CommandResult | LedgerError | None], index: int, error: LedgerError
+    ) -> None:
+        self.ledger.observer.rejected(COMMAND, type(error).__name__)
+        outcomes[index] = error
