@@ -27,7 +27,6 @@ from skill_ledger.readside.projector import Projector
 from skill_ledger.readside.queries import ReadModel
 from skill_ledger.settings import ConfigurationError, Settings
 
-PROJECTION_POOL_SIZE = 2
 DEVELOPMENT_ORIGIN = "skill-ledger.localhost/development"
 
 
@@ -91,12 +90,13 @@ class Services:
         observer: CommandObserver | None = None,
     ) -> Services:
         """Connect to the configured database (pools open lazily) and wire every part."""
-        db = open_database(settings.database, pool_size=settings.pool_size)
+        pools = settings.pools
+        db = open_database(settings.database, pool_size=pools.main)
         readmodel = ReadModel(db)
         ledger = Ledger(
             settings,
             readmodel,
-            db.eventstore_env(settings.pool_size),
+            db.eventstore_env(pools.eventstore),
             observer=observer,
             breaker=db.breaker,
         )
@@ -107,7 +107,7 @@ class Services:
         # a recovery cleans every pool, and read-your-writes waits see an outage of either.
         projection_db = open_database(
             settings.database,
-            pool_size=PROJECTION_POOL_SIZE,
+            pool_size=pools.projection,
             durable=False,
             name="ledger-projection",
             breaker=db.breaker,
