@@ -35,6 +35,7 @@ from skill_ledger.readside.consistency import NotYetVisible
 log = structlog.get_logger("skill_ledger.api")
 
 PROBLEM_MEDIA_TYPE = "application/problem+json"
+CLIENT_CLOSED = 499  # nginx's "client closed request": no answer reaches anyone
 TITLES = {
     400: "Bad Request",
     401: "Unauthorized",
@@ -45,6 +46,7 @@ TITLES = {
     413: "Content Too Large",
     415: "Unsupported Media Type",
     429: "Too Many Requests",
+    CLIENT_CLOSED: "Client Closed Request",
     500: "Internal Server Error",
     503: "Service Unavailable",
 }
@@ -65,6 +67,10 @@ AT_PATH = re.compile(r" - at `\$\.?([^`]*)`")
 NAMED_FIELD = re.compile(r"(?:unknown|required) field `([^`]+)`")
 BODY_KWARG = "data"
 NUL_PATTERN_MESSAGE = f"Expected `str` matching regex {NO_NUL!r}"
+
+
+class ClientDisconnected(Exception):
+    """The client closed the connection before sending its whole body: nothing went wrong here."""
 
 
 def problem(
@@ -228,6 +234,13 @@ def on_not_yet_visible(request: Request[Any, Any, Any], exc: NotYetVisible) -> R
     )
 
 
+def on_client_disconnected(
+    request: Request[Any, Any, Any], exc: ClientDisconnected
+) -> Response[Problem]:
+    """A request the client gave up on: 499 in the access log and the metrics, never an error."""
+    return problem(request, CLIENT_CLOSED, "The client closed the connection", slug="client-closed")
+
+
 def on_unexpected(request: Request[Any, Any, Any], exc: Exception) -> Response[Problem]:
     """A bug: log it with the traceback, answer a plain 500."""
     log.exception("unhandled_error", path=request.url.path, method=request.method)
@@ -235,6 +248,7 @@ def on_unexpected(request: Request[Any, Any, Any], exc: Exception) -> Response[P
 
 
 EXCEPTION_HANDLERS: ExceptionHandlersMap = {
+    ClientDisconnected: on_client_disconnected,
     ValidationException: on_validation,
     HTTPException: on_http,
     LedgerError: on_ledger,
