@@ -366,9 +366,16 @@ class Ledger(Application[UUID]):
                 return None
         return self.settle(decision, recordings)
 
-    def decide(self, license_id: int, skill_name: str, decide: Decide) -> Decision:
-        """Load the pair's record and decide (under the stream's lock: the caller holds it)."""
-        record = self.record(license_id, skill_name)
+    def decide(
+        self,
+        license_id: int,
+        skill_name: str,
+        decide: Decide,
+        record: SkillRecord | None = None,
+    ) -> Decision:
+        """Load the pair's record (unless given, current) and decide, under the stream's lock
+        that the caller holds."""
+        record = record or self.record(license_id, skill_name)
         before = {row.id: row for row in record.rows()}
         outcome, assessment_id = decide(record)
         pending = list(record.collect_events())

@@ -63,10 +63,11 @@ class Assessments:
         accounts: Accounts,
         consistency: ReadYourWrites,
         trail: AuditTrail,
+        grading: SessionGrading,
         receipts: Receipts | None = None,
     ) -> None:
         self.ledger = ledger
-        self.grading = SessionGrading(ledger)
+        self.grading = grading
         self.readmodel = readmodel
         self.accounts = accounts
         self.consistency = consistency

@@ -20,6 +20,7 @@ from skill_ledger.audit.tree import LogTree
 from skill_ledger.database import Database, open_database
 from skill_ledger.eventstore.log import EventLog
 from skill_ledger.eventstore.transcoder import TypedMapper
+from skill_ledger.grading import SessionGrading
 from skill_ledger.logins import FailedLogins, Logins, PasswordCheckGate
 from skill_ledger.ports import CommandObserver
 from skill_ledger.readside.consistency import ReadYourWrites
@@ -143,7 +144,15 @@ class Services:
             trail=trail,
             audit=Audit(db, eventlog, projection=projector.name),
             logins=Logins(accounts, failures, PasswordCheckGate(settings.login_concurrency)),
-            assessments=Assessments(ledger, readmodel, accounts, consistency, trail, receipts),
+            assessments=Assessments(
+                ledger,
+                readmodel,
+                accounts,
+                consistency,
+                trail,
+                SessionGrading(ledger, eventlog),
+                receipts,
+            ),
             tree=tree,
             notary=notary,
             proofs=Proofs(db, tree, notary),
