@@ -342,9 +342,19 @@ class Ledger(Application[UUID]):
         self.completed(command, result, attempt, time.perf_counter() - started)
         return result
 
-    def completed(self, command: str, result: CommandResult, attempts: int, seconds: float) -> None:
-        """Count the command and log the seed's closing line."""
+    def completed(
+        self,
+        command: str,
+        result: CommandResult,
+        attempts: int,
+        seconds: float,
+        *,
+        line: bool = True,
+    ) -> None:
+        """Count the command and (unless a session sums it up) log its closing line."""
         self.observer.completed(command, result.outcome.value, seconds)
+        if not line:
+            return
         log.info(
             "lock_released",
             pipeline="skill_assessment",

@@ -8,6 +8,7 @@ grades share as few transactions as it allows. A refused item is that item's ans
 from __future__ import annotations
 
 import time
+from collections import Counter
 from collections.abc import Sequence
 from contextlib import ExitStack
 from copy import deepcopy
@@ -15,12 +16,13 @@ from itertools import chain
 from typing import cast
 from uuid import UUID
 
-from eventsourcing.application import project_aggregate
+import structlog
 
 from skill_ledger.application import AssessItem, CommandResult, Decision, Ledger
 from skill_ledger.domain import Actor, LedgerError, Outcome, SkillRecord, record_id
 from skill_ledger.eventstore.log import EventLog
 
+log = structlog.get_logger("skill_ledger.application")
 Outcomes = list[CommandResult | LedgerError]
 COMMAND = "assess"
 
@@ -34,6 +36,7 @@ class SessionGrading:
 
     def grade(self, actor: Actor, items: Sequence[AssessItem]) -> Outcomes:
         """One outcome per item, in order: its command's result or the error refusing it."""
+        started = time.perf_counter()
         outcomes: list[CommandResult | LedgerError | None] = [None] * len(items)
         with self.ledger.observed(COMMAND):
             rounds = self._checked_rounds(actor, items, outcomes)
@@ -43,6 +46,17 @@ class SessionGrading:
                     self._round(actor, items, indexes, prior, outcomes)
         done = [outcome for outcome in outcomes if outcome is not None]
         assert len(done) == len(items)
+        # One closing line for the session instead of one per item (the seed's lines stay).
+        counts = Counter(
+            o.outcome.value if isinstance(o, CommandResult) else "refused" for o in done
+        )
+        log.info(
+            "session_graded",
+            pipeline="skill_assessment",
+            items=len(items),
+            **counts,
+            duration_ms=round((time.perf_counter() - started) * 1000, 2),
+        )
         return done
 
     def _checked_rounds(
@@ -111,7 +125,7 @@ class SessionGrading:
                     conflicted.append(index)
                     continue
                 result = ledger.settle(decision, recorded)
-                ledger.completed(COMMAND, result, 1, seconds)
+                ledger.completed(COMMAND, result, 1, seconds, line=False)
                 outcomes[index] = result
         for index in conflicted:  # another process won the stream: the single command's retries
             ledger.observer.conflicted(COMMAND)
@@ -156,7 +170,9 @@ class SessionGrading:
         for stream, (license_id, skill_name) in pairs.items():
             snapshot = [mapper.to_domain_event(snapshots[stream])] if stream in snapshots else []
             loaded = chain(snapshot, map(self.eventlog.decode, events[stream]))
-            record = project_aggregate(cached.get(stream), loaded)
+            record = cached.get(stream)
+            for event in loaded:  # as project_aggregate, without its per-event protocol check
+                record = event.mutate(record)
             if record is None:
                 records[stream] = SkillRecord.start(license_id, skill_name)
                 continue
