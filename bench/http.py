@@ -32,8 +32,10 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import psycopg
 
 from bench.harness import Context, Metrics, Step
+from bench.probes import BackendSampler, cpu_seconds, process_tree
 from skill_ledger.accounts import Accounts
 from skill_ledger.audit.signing import SigningKey
 from skill_ledger.database import open_database
@@ -42,6 +44,7 @@ from skill_ledger.settings import DEFAULT_SKILLS, DatabaseURL
 
 KEYS = (
     "http_assess_per_s_1",
+    "http_p50_ms_1",
     "http_assess_per_s_16",
     "http_p50_ms",
     "http_p95_ms",
@@ -54,11 +57,18 @@ KEYS = (
     "http_non_2xx_percent",
     "loadgen_cpu_percent",
     "server_workers",
+    "cpu_ms_per_command",
+    "pg_backends_max",
+    "bulk_sessions_per_s",
+    "bulk_p50_ms",
+    "bulk_events_per_s",
     "tree_http_with_per_s",
     "tree_http_without_per_s",
     "tree_overhead_ratio",
 )
 SCRIPT = Path(__file__).resolve().parent / "wrk" / "mixed.lua"
+SESSIONS_SCRIPT = SCRIPT.with_name("sessions.lua")
+SESSION_ITEMS = 50
 SECRET = "benchmark-secret-benchmark-secret-0123456789"
 PASSWORD = "benchmark password"
 LICENSES = 400
@@ -146,7 +156,7 @@ class Server:
             "LEDGER_JWT_SECRET": SECRET,
             "LEDGER_LOGIN_RATE_PER_MINUTE": "100000",
             "LEDGER_SKILLS": ",".join(DEFAULT_SKILLS),
-            "LEDGER_POOL_SIZE": "24",
+            "LEDGER_CONNECTION_BUDGET": os.environ.get("LEDGER_BENCH_CONNECTION_BUDGET", "40"),
             "PROMETHEUS_MULTIPROC_DIR": self.metrics_dir,
             "LEDGER_SIGNING_KEY_FILE": signing_key_file(self.metrics_dir),
             **(extra_env or {}),
@@ -227,9 +237,15 @@ class Server:
 
 
 def _wrk(
-    base: str, env: dict[str, str], connections: int, seconds: float, delay_ms: float = 0
+    base: str,
+    env: dict[str, str],
+    connections: int,
+    seconds: float,
+    delay_ms: float = 0,
+    script: Path = SCRIPT,
+    threads: int = WRK_THREADS,
 ) -> WrkRun:
-    threads = min(WRK_THREADS, connections)
+    threads = min(threads, connections)
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     started = time.perf_counter()
     result = subprocess.run(
@@ -241,7 +257,7 @@ def _wrk(
             "--timeout",
             "10s",
             "-s",
-            str(SCRIPT),
+            str(script),
             base,
         ],
         env={**env, "LEDGER_WRK_THREADS": str(threads), "DELAY_MS": f"{delay_ms:.3f}"},
@@ -288,10 +304,6 @@ def _percentile(before: dict[float, float], after: dict[float, float], q: float)
 
 def run(context: Context) -> Metrics:
     """Start the server, drive the three wrk runs, read the projection lag."""
-    if shutil.which("wrk") is None:
-        context.say("wrk not found (apt-get install wrk): HTTP figures not measured")
-        context.notes["http"] = "wrk missing: not measured"
-        return dict.fromkeys(KEYS)
     seconds = 12.0 if context.sizes.mode == "full" else 2.0
     workers = int(os.environ.get("LEDGER_BENCH_WORKERS", "2"))
     separate = os.environ.get("LEDGER_BENCH_PROJECTOR", "separate") != "inprocess"
@@ -310,7 +322,11 @@ def run(context: Context) -> Metrics:
             _wrk(server.base, env, 16, 1.0 if context.sizes.mode == "quick" else 3.0)  # warm-up
             single = _wrk(server.base, env, 1, seconds)
             context.say(f"1 client: {single.rate:,.0f}/s, p50 {single.p50_ms} ms")
-            full = _wrk(server.base, env, 16, seconds)
+            api = process_tree(server.process.pid)
+            cpu_before = cpu_seconds(api)
+            with BackendSampler(url) as backends:
+                full = _wrk(server.base, env, 16, seconds)
+            cpu_ms = 1000 * (cpu_seconds(api) - cpu_before) / max(full.requests, 1)
             context.say(
                 f"16 clients: {full.rate:,.0f}/s, p50 {full.p50_ms} ms, p99 {full.p99_ms} ms, "
                 f"statuses {full.statuses}, wrk CPU {full.loadgen_cpu_percent} %"
@@ -322,6 +338,12 @@ def run(context: Context) -> Metrics:
             lag_after = server.lag_buckets()
             context.say(
                 f"half load: {half.rate:,.0f}/s (pause {delay_ms:.1f} ms), p99 {half.p99_ms} ms"
+            )
+            context.say(f"API CPU {cpu_ms:.2f} ms per command, {backends.most} backends at most")
+            bulk, bulk_events = _sessions(url, server.base, env, seconds, backends)
+            context.say(
+                f"16 clients × {SESSION_ITEMS}-item sessions: {bulk.rate:,.1f} sessions/s, "
+                f"{bulk_events:,.0f} events/s, p50 {bulk.p50_ms} ms, statuses {bulk.statuses}"
             )
         finally:
             server.stop()
@@ -343,6 +365,7 @@ def run(context: Context) -> Metrics:
     total = full.requests or 1
     return {
         "http_assess_per_s_1": single.rate,
+        "http_p50_ms_1": single.p50_ms,
         "http_assess_per_s_16": full.rate,
         "http_p50_ms": full.p50_ms,
         "http_p95_ms": full.p95_ms,
@@ -355,12 +378,39 @@ def run(context: Context) -> Metrics:
         "http_non_2xx_percent": round(100 * full.non_2xx / total, 2),
         "loadgen_cpu_percent": full.loadgen_cpu_percent,
         "server_workers": workers,
+        "cpu_ms_per_command": round(cpu_ms, 3),
+        "pg_backends_max": backends.most,
+        "bulk_sessions_per_s": bulk.rate,
+        "bulk_p50_ms": bulk.p50_ms,
+        "bulk_events_per_s": round(bulk_events, 1),
         "tree_http_with_per_s": round(with_tree, 1) if separate else None,
         "tree_http_without_per_s": without.rate if separate else None,
         "tree_overhead_ratio": (
             round(1 - with_tree / without.rate, 3) if separate and without.rate else None
         ),
     }
+
+
+def _log_head(url: DatabaseURL) -> int:
+    with psycopg.connect(url.conninfo(), autocommit=True) as conn:
+        row = conn.execute("SELECT coalesce(max(notification_id), 0) FROM ledger_events").fetchone()
+    return int(row[0]) if row else 0
+
+
+def _sessions(
+    url: DatabaseURL, base: str, env: dict[str, str], seconds: float, backends: BackendSampler
+) -> tuple[WrkRun, float]:
+    """16 connections posting 50-item sessions: the run and the events recorded per second."""
+    env = {**env, "LEDGER_SESSION_ITEMS": str(SESSION_ITEMS)}
+    # One wrk thread per connection: each grades its own squads, as instructors do.
+    _wrk(base, env, 16, 1.0, script=SESSIONS_SCRIPT, threads=16)  # warm-up
+    head = _log_head(url)
+    started = time.perf_counter()
+    with BackendSampler(url) as during:
+        run = _wrk(base, env, 16, seconds, script=SESSIONS_SCRIPT, threads=16)
+    elapsed = time.perf_counter() - started
+    backends.most = max(backends.most, during.most)
+    return run, (_log_head(url) - head) / elapsed
 
 
 def _sixteen(
@@ -382,4 +432,10 @@ def _sixteen(
         server.stop()
 
 
-STEP = Step(name="http", title="ours: HTTP assess (wrk, mixed workload)", keys=KEYS, run=run)
+STEP = Step(
+    name="http",
+    title="ours: HTTP assess (wrk, mixed workload) and 50-item sessions",
+    keys=KEYS,
+    run=run,
+    tools=(("wrk", "wrk"),),
+)

@@ -13,7 +13,7 @@ from datetime import datetime
 from uuid import UUID
 
 from skill_ledger.accounts import Accounts
-from skill_ledger.application import CommandResult, Ledger
+from skill_ledger.application import AssessItem, CommandResult, Ledger
 from skill_ledger.audit.notary import Notary
 from skill_ledger.audit.receipts import Receipt, Receipts
 from skill_ledger.audit.records import EventRecord
@@ -39,6 +39,7 @@ from skill_ledger.domain import (
     record_id,
     user_stream_id,
 )
+from skill_ledger.grading import SessionGrading
 from skill_ledger.readside.consistency import ReadYourWrites
 from skill_ledger.readside.queries import ReadModel
 
@@ -85,9 +86,11 @@ class Assessments:
         accounts: Accounts,
         consistency: ReadYourWrites,
         trail: AuditTrail,
+        grading: SessionGrading,
         receipts: Receipts | None = None,
     ) -> None:
         self.ledger = ledger
+        self.grading = grading
         self.readmodel = readmodel
         self.accounts = accounts
         self.consistency = consistency
@@ -108,6 +111,17 @@ class Assessments:
         """Grade a skill on a license: created, replaced or identical."""
         result = self.ledger.assess(actor, license_id, skill, points_earned, points_total, notes)
         return self._answer(result)
+
+    def assess_session(self, actor: Actor, items: list[AssessItem]) -> list[Answer | LedgerError]:
+        """Grade a training session: one answer per item, in order (a refusal as its error).
+
+        Every recorded item is readable when this returns (read-your-writes for each).
+        """
+        outcomes = self.grading.grade(actor, items)
+        recorded = [o.position for o in outcomes if isinstance(o, CommandResult) and o.position]
+        if recorded:
+            self.consistency.wait(max(recorded))
+        return [o if isinstance(o, LedgerError) else self._answer(o) for o in outcomes]
 
     def validate(self, actor: Actor, assessment_id: UUID) -> Answer:
         """An admin confirms an assessment someone else made."""
