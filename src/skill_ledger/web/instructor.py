@@ -9,6 +9,7 @@ from uuid import UUID
 from litestar import Request, Response, get, post
 
 from skill_ledger.accounts import Accounts
+from skill_ledger.application import AssessItem
 from skill_ledger.assessments import Answer, Assessments
 from skill_ledger.domain import (
     Action,
@@ -25,6 +26,8 @@ from skill_ledger.web.render import page, see_other
 from skill_ledger.web.session import Sessions
 
 RECENT = 50
+MAX_SESSION_ITEMS = 200
+MAX_SESSION_BODY_BYTES = 1024 * 1024
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,7 +70,12 @@ def grading_form(
     return _grading_page(request, sessions, accounts, settings)
 
 
-@post("/ui/grade", sync_to_thread=True, status_code=200)
+@post(
+    "/ui/grade",
+    sync_to_thread=True,
+    status_code=200,
+    request_max_body_size=MAX_SESSION_BODY_BYTES,
+)
 def grade(
     request: Request[Any, Any, Any],
     sessions: Sessions,
@@ -88,17 +96,20 @@ def grade(
         return _grading_page(
             request, sessions, accounts, settings, status=400, errors=errors, values=values
         )
+    items = [
+        AssessItem(row.license_id, skill, row.points_earned, points_total, row.notes)
+        for row in grades
+    ]
+    # The bulk command: one transaction for the session, each item its own assess command.
+    outcomes = assessments.assess_session(actor, items)
     results: list[tuple[Grade, Answer | None, str | None]] = []
-    for row in grades:
-        try:
-            answer = assessments.assess(
-                actor, row.license_id, skill, row.points_earned, points_total, row.notes
-            )
-            results.append((row, answer, None))
-        except NotPermitted:
-            raise
-        except LedgerError as e:
-            results.append((row, None, str(e)))
+    for row, outcome in zip(grades, outcomes, strict=True):
+        if isinstance(outcome, NotPermitted):
+            raise outcome
+        if isinstance(outcome, LedgerError):
+            results.append((row, None, str(outcome)))
+        else:
+            results.append((row, outcome, None))
     return _grading_page(
         request, sessions, accounts, settings, skill=skill, results=results, values={}
     )
@@ -125,6 +136,8 @@ def _parse(values: dict[str, str], accounts: Accounts) -> tuple[str, int, list[G
         grades.append(Grade(info.id, earned, notes))
     if not grades:
         raise FormError("form", "Enter the points of at least one student")
+    if len(grades) > MAX_SESSION_ITEMS:
+        raise FormError("form", f"A session holds at most {MAX_SESSION_ITEMS} grades")
     return skill, points_total, grades
 
 
