@@ -3,12 +3,13 @@ ledger's state after. Each test leaves a screenshot per page (desktop and 360 px
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
 import pytest
-from httpx import Response
+from httpx import Client, Response
 from selenium.common.exceptions import NoAlertPresentException
 from selenium.webdriver.common.keys import Keys
 
@@ -158,6 +159,44 @@ def test_a_form_posted_without_its_csrf_token_is_refused_and_records_nothing(
         assert client.post("/ui/grade", data={**form, "csrf": "0" * 64}).status_code == 403
         assert client.post("/ui/logout").status_code == 403
     assert event_count(module_db) == before
+
+
+def sign_in_over_http(client: Client, email: str, password: str) -> Response:
+    """The sign-in form posted with its CSRF token, as a browser would."""
+    token = client.get("/ui/login").text.split('name="csrf" value="')[1].split('"')[0]
+    return client.post("/ui/login", data={"csrf": token, "email": email, "password": password})
+
+
+def test_the_console_keeps_the_apis_login_limit_per_account(
+    browser: Browser, module_server: Server
+) -> None:
+    email = "nobody.here@lfa.com"
+    with module_server.client() as client:
+        statuses = [sign_in_over_http(client, email, "wrong").status_code for _ in range(10)]
+    assert statuses == [401] * 10
+    browser.driver.delete_all_cookies()
+    browser.open("/ui/login")
+    browser.fill({"email": email, "password": "wrong again"})
+    browser.submit("main button[type=submit]")
+    assert "Too many failed logins for this account" in browser.find("#form-error").text
+
+
+def test_signing_out_and_deactivation_end_a_console_session(
+    module_server: Server, module_accounts: Accounts
+) -> None:
+    user = module_accounts.add_user("short.lived@lfa.com", "Short", "instructor", "short-lived-1")
+    with module_server.client() as client:
+        assert sign_in_over_http(client, "short.lived@lfa.com", "short-lived-1").status_code == 303
+        assert client.get("/ui/grade").status_code == 200
+        token = client.get("/ui/grade").text.split('name="csrf" value="')[1].split('"')[0]
+        signed_out = client.post("/ui/logout", data={"csrf": token})
+        assert 'ledger_session=""' in signed_out.headers["set-cookie"]
+        assert client.get("/ui/grade").headers["location"] == "/ui/login"
+        sign_in_over_http(client, "short.lived@lfa.com", "short-lived-1")
+        assert client.get("/ui/grade").status_code == 200
+        module_accounts.deactivate(user.id)
+        time.sleep(1.2)  # LEDGER_AUTH_CACHE_SECONDS
+        assert client.get("/ui/grade").headers["location"] == "/ui/login"
 
 
 def test_an_api_token_is_no_console_session(module_server: Server) -> None:
