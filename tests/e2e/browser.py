@@ -87,7 +87,10 @@ class Browser:
                 if attempt == 2 or not isinstance(target, str):
                     raise
                 time.sleep(0.2)
-        WebDriverWait(self.driver, 30).until(expected_conditions.staleness_of(page))
+        wait = WebDriverWait(self.driver, 30)
+        wait.until(expected_conditions.staleness_of(page))
+        # The old page is gone once navigation starts: wait for the new one to finish loading.
+        wait.until(lambda d: d.execute_script("return document.readyState") == "complete")
 
     def text(self) -> str:
         """The page's visible text."""

@@ -162,7 +162,7 @@ def issue_license(
     actor = _manager(request, sessions)
     values = form_of(request)
     try:
-        holder = whole_number(values, "holder_id", "Student id")
+        holder = whole_number(values, "holder_id")
         info = accounts.issue_license(holder, by=actor)
     except NotPermitted:
         raise

@@ -57,7 +57,7 @@ def chain_steps(records: list[EventRecord]) -> list[Step]:
 
 
 def _state_query(values: dict[str, str]) -> tuple[int | None, datetime | None]:
-    version = whole_number(values, "version", "Version") if values.get("version") else None
+    version = whole_number(values, "version") if values.get("version") else None
     as_of = None
     if values.get("as_of"):
         try:
@@ -84,7 +84,7 @@ def audit_home(
     status = 200
     if values.get("license") or values.get("skill"):
         try:
-            license_id = whole_number(values, "license", "License")
+            license_id = whole_number(values, "license")
             version, as_of = _state_query(values)
             steps = chain_steps(assessments.events(actor, license_id, values.get("skill", "")))
             state: PairState | None = None
@@ -131,8 +131,8 @@ def feed(
     """Every event in commit order, a page at a time."""
     user = sessions.user(request)
     values = dict(request.query_params)
-    after = whole_number(values, "after", "After") if values.get("after") else 0
-    limit = whole_number(values, "limit", "Limit") if values.get("limit") else FEED_PAGE
+    after = whole_number(values, "after") if values.get("after") else 0
+    limit = whole_number(values, "limit") if values.get("limit") else FEED_PAGE
     result = assessments.feed(Actor(user.id, user.role), after, limit)
     return page(request, sessions, "feed.html", user, feed=result, after=after, limit=limit)
 

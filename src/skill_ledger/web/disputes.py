@@ -86,8 +86,8 @@ def resolve(
         points: tuple[int | None, int | None] = (None, None)
         if outcome is DisputeOutcome.MODIFY:
             points = (
-                whole_number(values, prefix + "points_earned", "Points earned"),
-                whole_number(values, prefix + "points_total", "Points total"),
+                whole_number(values, prefix + "points_earned"),
+                whole_number(values, prefix + "points_total"),
             )
         assessments.resolve(
             Actor(user.id, user.role),

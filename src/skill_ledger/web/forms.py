@@ -24,11 +24,12 @@ def form_of(request: Request[Any, Any, Any]) -> dict[str, str]:
     return form
 
 
-def whole_number(values: dict[str, str], field: str, label: str) -> int:
-    """A field holding a whole number; FormError naming the field otherwise."""
+def whole_number(values: dict[str, str], field: str) -> int:
+    """A field holding a whole number; FormError naming the field otherwise (pages show the
+    message after the field's label)."""
     text = values.get(field, "").strip()
     if not text:
-        raise FormError(field, f"{label} is required")
+        raise FormError(field, "is required")
     if not text.isascii() or not text.lstrip("-").isdigit() or len(text) > 9:
-        raise FormError(field, f"{label} must be a whole number, not {text[:20]!r}")
+        raise FormError(field, f"must be a whole number, not {text[:20]!r}")
     return int(text)

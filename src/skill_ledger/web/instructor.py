@@ -120,13 +120,13 @@ def _parse(values: dict[str, str], accounts: Accounts) -> tuple[str, int, list[G
     skill = values.get("skill", "")
     if not skill:
         raise FormError("skill", "Choose a skill")
-    points_total = whole_number(values, "points_total", "Points total")
+    points_total = whole_number(values, "points_total")
     grades = []
     for info in accounts.licenses():
         field = f"earned_{info.id}"
         if not values.get(field, "").strip():
             continue
-        earned = whole_number(values, field, f"Points for license {info.id}")
+        earned = whole_number(values, field)
         notes = values.get(f"notes_{info.id}", "")
         try:
             check_points(earned, points_total, notes)
