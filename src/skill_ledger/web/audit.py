@@ -12,7 +12,7 @@ from litestar import Request, Response, get, post
 from skill_ledger.assessments import Assessments, Proofs, SigningUnavailable
 from skill_ledger.audit.records import EventRecord
 from skill_ledger.audit.trail import PairState, parse_as_of
-from skill_ledger.domain import GENESIS_HASH, Action, Actor, LedgerError, check_role
+from skill_ledger.domain import GENESIS_HASH, Action, Actor, LedgerError, NotFound, check_role
 from skill_ledger.services import Services
 from skill_ledger.settings import Settings
 from skill_ledger.web.forms import FormError, whole_number
@@ -97,7 +97,7 @@ def audit_home(
             field = getattr(e, "field", None) or "license"
             message = e.message if isinstance(e, FormError) else str(e)
             context["errors"] = {field: message}
-            status = 404 if "not found" in message.lower() else 400
+            status = 404 if isinstance(e, NotFound) else 400
     try:
         context["checkpoint"] = proofs.checkpoint(actor)
     except SigningUnavailable as e:
