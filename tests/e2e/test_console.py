@@ -199,6 +199,40 @@ def test_signing_out_and_deactivation_end_a_console_session(
         assert client.get("/ui/grade").headers["location"] == "/ui/login"
 
 
+STAFF_PAGES = {
+    "/ui/queue": {"admin"},
+    "/ui/disputes": {"admin"},
+    "/ui/accounts": {"admin"},
+    "/ui/grade": {"admin", "instructor"},
+    "/ui/mine": {"admin", "instructor"},
+    "/ui/audit": {"admin", "auditor"},
+    "/ui/audit/feed": {"admin", "auditor"},
+    "/ui/dashboard": {"admin", "auditor"},
+    "/ui/skills": {"admin", "instructor", "student", "auditor"},  # the licenses one holds
+}
+
+
+@pytest.fixture(scope="module")
+def signed_in(module_server: Server) -> Iterator[dict[str, Client]]:
+    """A console session per demo role, and one client signed in as nobody."""
+    clients = {role: module_server.client() for role in DEMO}
+    for role, client in clients.items():
+        assert sign_in_over_http(client, *DEMO[role]).status_code == 303
+    clients["anonymous"] = module_server.client()
+    yield clients
+    for client in clients.values():
+        client.close()
+
+
+@pytest.mark.parametrize("page", sorted(STAFF_PAGES))
+def test_each_page_admits_exactly_the_roles_the_domain_allows(
+    signed_in: dict[str, Client], page: str
+) -> None:
+    statuses = {who: client.get(page).status_code for who, client in signed_in.items()}
+    expected = {role: 200 if role in STAFF_PAGES[page] else 403 for role in DEMO}
+    assert statuses == {**expected, "anonymous": 303}
+
+
 def test_an_api_token_is_no_console_session(module_server: Server) -> None:
     with module_server.client(cookies={"ledger_session": module_server.token("admin")}) as client:
         response = client.get("/ui/queue")
