@@ -15,6 +15,7 @@ from skill_ledger.database import Database
 from skill_ledger.domain import Role
 from tests.conftest import PASSWORD
 from tests.e2e.conftest import DEMO, Server, event_count
+from tests.integration.test_concurrency import all_at_once
 
 PROBLEM = "application/problem+json"
 REASON = {"reason": "the drill was not the one agreed"}
@@ -320,3 +321,37 @@ def test_bad_disputes_and_resolutions_are_refused_as_problems(desk: Desk, row: R
     if row.detail is not None:
         assert row.detail in problem["detail"]
     assert event_count(desk.db) == before
+
+
+def test_racing_requests_get_one_outcome_each_and_never_a_5xx(desk: Desk) -> None:
+    """Two admins resolving at once, and a dispute racing a replacement, over HTTP."""
+    assessment_id = desk.disputed()
+    resolve = f"/api/v1/assessments/{assessment_id}/resolve"
+    resolutions = all_at_once(
+        [
+            lambda: desk.post("resolver", resolve, {"outcome": "approve"}),
+            lambda: desk.post("resolver", resolve, {"outcome": "reject", "note": "stands"}),
+        ]
+    )
+    target = desk.validated()
+    license_id = desk.get("admin", f"/api/v1/assessments/{target}").json()["user_license_id"]
+    race = all_at_once(
+        [
+            lambda: desk.post("student", f"/api/v1/assessments/{target}/dispute", REASON),
+            lambda: desk.post(
+                "instructor",
+                f"/api/v1/licenses/{license_id}/skills/passing/assess",
+                {"points_earned": 1, "points_total": 10},
+            ),
+        ]
+    )
+    old = desk.get("admin", f"/api/v1/assessments/{target}").json()
+
+    assert sorted(r.status_code for r in resolutions) == [200, 409]
+    [won] = [r for r in resolutions if r.status_code == 200]
+    assert won.json()["assessment"]["dispute_outcome"] in ("approve", "reject")
+    assert race[1].status_code == 201
+    assert race[0].status_code in (200, 409)
+    assert old["status"] == "ARCHIVED"
+    expected = "superseded" if race[0].status_code == 200 else None
+    assert old["dispute_outcome"] == expected

@@ -198,7 +198,8 @@ class ResolveResponse(msgspec.Struct):
 
 
 class DisputesOut(msgspec.Struct):
-    """A page of disputes; pass `next_after` back as `after` for the next page (null: none)."""
+    """A page of disputes; pass `next_after` back as `after` for the next page (null when this
+    page was not full: nothing follows)."""
 
     disputes: list[AssessmentOut]
     next_after: str | None
