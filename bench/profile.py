@@ -45,7 +45,7 @@ def layer_of(stack: str) -> str:
 
 
 def summarize(raw: Path) -> dict[str, float]:
-    """Share of on-CPU samples by layer (py-spy's raw collapsed format)."""
+    """Share of GIL-holding samples by layer (py-spy's raw collapsed format)."""
     counts: collections.Counter[str] = collections.Counter()
     for line in raw.read_text().splitlines():
         stack, _, count = line.rpartition(" ")
@@ -93,6 +93,7 @@ def main() -> None:
                             "--format",
                             "raw",
                             "--nonblocking",
+                            "--gil",  # only the thread holding the GIL: where Python's CPU goes
                             "-o",
                             str(spy / f"{pid}.txt"),
                         ],
