@@ -13,14 +13,11 @@ import logging
 import queue
 import sys
 import threading
-import time
 from collections.abc import Callable, MutableMapping
 from typing import Any, TextIO
 
 import msgspec
 import structlog
-
-GATHER_SECONDS = 0.002
 
 
 def _json(event: object, **_: object) -> str:
@@ -31,8 +28,9 @@ class LineWriter:
     """Writes log lines to a stream from one background thread, in batches.
 
     Request threads and the event loop only append to a queue: they never wait for the stream or
-    for each other's writes. Woken by the first line, the thread gathers for 2 ms and writes
-    whatever has queued with one flush; at exit (and on `flush()`) everything queued is written.
+    for each other's writes. Woken by the first line since its last write (not by every line), the
+    thread writes whatever has queued with one flush; at exit (and on `flush()`) everything
+    queued is written.
     """
 
     def __init__(self, stream: Callable[[], TextIO]) -> None:
@@ -54,7 +52,6 @@ class LineWriter:
         # thread a futex call and a GIL hand-off, and a command logs several lines.
         while True:
             self._pending.wait()
-            time.sleep(GATHER_SECONDS)
             self._pending.clear()
             self._emit(self._drain())
 
