@@ -16,7 +16,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from bench import http
+from bench import http, loadgen
 from bench.databases import Databases, admin_url
 from bench.probes import cpu_seconds, process_tree
 
@@ -76,9 +76,9 @@ def main() -> None:
                     "LEDGER_SKILLS": ",".join(http.SKILLS),
                     "LEDGER_SESSION_ITEMS": str(http.SESSION_ITEMS),
                 }
-                script = http.SESSIONS_SCRIPT if args.sessions else http.SCRIPT
-                threads = 16 if args.sessions else http.WRK_THREADS
-                http._wrk(server.base, env, 16, 2.0, script=script, threads=threads)
+                script = loadgen.SESSIONS_SCRIPT if args.sessions else loadgen.SCRIPT
+                threads = 16 if args.sessions else loadgen.WRK_THREADS
+                loadgen.wrk(server.base, env, 16, 2.0, script=script, threads=threads)
                 workers = [p for p in process_tree(server.process.pid) if p != server.process.pid]
                 spy = Path(tempfile.mkdtemp(prefix="ledger-profile-"))
                 spies = [
@@ -104,7 +104,9 @@ def main() -> None:
                 ]
                 api = [*workers, server.process.pid]
                 before = cpu_seconds(api)
-                run = http._wrk(server.base, env, 16, args.seconds, script=script, threads=threads)
+                run = loadgen.wrk(
+                    server.base, env, 16, args.seconds, script=script, threads=threads
+                )
                 used = cpu_seconds(api) - before
                 for process in spies:
                     process.wait()
