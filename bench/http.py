@@ -3,7 +3,10 @@
 The load generator is wrk (C, event-driven, two threads) with a Lua script of the mixed workload
 (bench/wrk/mixed.lua: ≈70 % new or changed points, 20 % identical repeats, 10 % validate). It
 costs a fraction of the server's CPU per request, so it does not starve the server on this
-2-core machine; its own CPU use is measured and reported. Without wrk the step reports nulls.
+2-core machine; its own CPU use is measured and reported (bench/loadgen.py). Without wrk the
+run does not start (the harness names the package). Then 16 connections post 50-item sessions
+(bench/wrk/sessions.lua); the API processes' CPU and the database's backends are watched from
+outside (bench/probes.py).
 
 Topology as compose.yaml runs it: `ledger serve --workers 2 --no-projector` and one
 `ledger project` (LEDGER_BENCH_WORKERS, LEDGER_BENCH_PROJECTOR=inprocess to change it).
@@ -16,10 +19,8 @@ and after the half-load run.
 
 from __future__ import annotations
 
-import json
 import os
 import re
-import resource
 import shutil
 import socket
 import subprocess
@@ -27,14 +28,13 @@ import sys
 import tempfile
 import time
 import uuid
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import httpx
 import psycopg
 
 from bench.harness import Context, Metrics, Step
+from bench.loadgen import SESSIONS_SCRIPT, WRK_THREADS, WrkRun, wrk
 from bench.probes import BackendSampler, cpu_seconds, process_tree
 from skill_ledger.accounts import Accounts
 from skill_ledger.audit.signing import SigningKey
@@ -66,30 +66,13 @@ KEYS = (
     "tree_http_without_per_s",
     "tree_overhead_ratio",
 )
-SCRIPT = Path(__file__).resolve().parent / "wrk" / "mixed.lua"
-SESSIONS_SCRIPT = SCRIPT.with_name("sessions.lua")
 SESSION_ITEMS = 50
 SECRET = "benchmark-secret-benchmark-secret-0123456789"
 PASSWORD = "benchmark password"
 LICENSES = 400
 INSTRUCTORS = 16
 SKILLS = DEFAULT_SKILLS[:8]
-WRK_THREADS = 2
 LAG_METRIC = "ledger_projection_delay_seconds_bucket"
-
-
-@dataclass(frozen=True, slots=True)
-class WrkRun:
-    """What one wrk run measured."""
-
-    rate: float
-    p50_ms: float
-    p95_ms: float
-    p99_ms: float
-    non_2xx: int
-    requests: int
-    statuses: dict[str, int]
-    loadgen_cpu_percent: float
 
 
 def _free_port() -> int:
@@ -236,53 +219,6 @@ class Server:
         shutil.rmtree(self.metrics_dir, ignore_errors=True)
 
 
-def _wrk(
-    base: str,
-    env: dict[str, str],
-    connections: int,
-    seconds: float,
-    delay_ms: float = 0,
-    script: Path = SCRIPT,
-    threads: int = WRK_THREADS,
-) -> WrkRun:
-    threads = min(threads, connections)
-    before = resource.getrusage(resource.RUSAGE_CHILDREN)
-    started = time.perf_counter()
-    result = subprocess.run(
-        [
-            "wrk",
-            f"-t{threads}",
-            f"-c{connections}",
-            f"-d{max(1, round(seconds))}s",
-            "--timeout",
-            "10s",
-            "-s",
-            str(script),
-            base,
-        ],
-        env={**env, "LEDGER_WRK_THREADS": str(threads), "DELAY_MS": f"{delay_ms:.3f}"},
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    elapsed = time.perf_counter() - started
-    after = resource.getrusage(resource.RUSAGE_CHILDREN)
-    line = next(x for x in result.stdout.splitlines() if x.startswith("WRK_JSON "))
-    data: dict[str, Any] = json.loads(line.removeprefix("WRK_JSON "))
-    ok = sum(count for status, count in data["statuses"].items() if status.startswith("2"))
-    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
-    return WrkRun(
-        rate=round(data["requests"] / (data["duration_us"] / 1e6), 1),
-        p50_ms=round(data["p50_us"] / 1000, 2),
-        p95_ms=round(data["p95_us"] / 1000, 2),
-        p99_ms=round(data["p99_us"] / 1000, 2),
-        non_2xx=data["requests"] - ok,
-        requests=data["requests"],
-        statuses=data["statuses"],
-        loadgen_cpu_percent=round(100 * cpu / elapsed, 1),
-    )
-
-
 def _percentile(before: dict[float, float], after: dict[float, float], q: float) -> float | None:
     """The q-quantile (ms) of the observations between two scrapes, interpolated in buckets."""
     bounds = sorted(after)
@@ -319,13 +255,13 @@ def run(context: Context) -> Metrics:
                 "LEDGER_LICENSES": str(LICENSES),
                 "LEDGER_SKILLS": ",".join(SKILLS),
             }
-            _wrk(server.base, env, 16, 1.0 if context.sizes.mode == "quick" else 3.0)  # warm-up
-            single = _wrk(server.base, env, 1, seconds)
+            wrk(server.base, env, 16, 1.0 if context.sizes.mode == "quick" else 3.0)  # warm-up
+            single = wrk(server.base, env, 1, seconds)
             context.say(f"1 client: {single.rate:,.0f}/s, p50 {single.p50_ms} ms")
             api = process_tree(server.process.pid)
             cpu_before = cpu_seconds(api)
             with BackendSampler(url) as backends:
-                full = _wrk(server.base, env, 16, seconds)
+                full = wrk(server.base, env, 16, seconds)
             cpu_ms = 1000 * (cpu_seconds(api) - cpu_before) / max(full.requests, 1)
             context.say(
                 f"16 clients: {full.rate:,.0f}/s, p50 {full.p50_ms} ms, p99 {full.p99_ms} ms, "
@@ -334,7 +270,7 @@ def run(context: Context) -> Metrics:
             # Each connection waits between requests so that 16 of them offer ~half the rate.
             delay_ms = max(0.0, 16 * 1000 / (full.rate / 2) - single.p50_ms)
             lag_before = server.lag_buckets()
-            half = _wrk(server.base, env, 16, seconds, delay_ms)
+            half = wrk(server.base, env, 16, seconds, delay_ms)
             lag_after = server.lag_buckets()
             context.say(
                 f"half load: {half.rate:,.0f}/s (pause {delay_ms:.1f} ms), p99 {half.p99_ms} ms"
@@ -403,11 +339,11 @@ def _sessions(
     """16 connections posting 50-item sessions: the run and the events recorded per second."""
     env = {**env, "LEDGER_SESSION_ITEMS": str(SESSION_ITEMS)}
     # One wrk thread per connection: each grades its own squads, as instructors do.
-    _wrk(base, env, 16, 1.0, script=SESSIONS_SCRIPT, threads=16)  # warm-up
+    wrk(base, env, 16, 1.0, script=SESSIONS_SCRIPT, threads=16)  # warm-up
     head = _log_head(url)
     started = time.perf_counter()
     with BackendSampler(url) as during:
-        run = _wrk(base, env, 16, seconds, script=SESSIONS_SCRIPT, threads=16)
+        run = wrk(base, env, 16, seconds, script=SESSIONS_SCRIPT, threads=16)
     elapsed = time.perf_counter() - started
     backends.most = max(backends.most, during.most)
     return run, (_log_head(url) - head) / elapsed
@@ -426,8 +362,8 @@ def _sixteen(
     server = Server(url, workers, log_path.with_suffix(f".tree-{tree}.log"), True, tree=tree)
     try:
         # The new server signs tokens with the same secret: the old tokens stay valid.
-        _wrk(server.base, env, 16, 1.0)
-        return _wrk(server.base, env, 16, seconds)
+        wrk(server.base, env, 16, 1.0)
+        return wrk(server.base, env, 16, seconds)
     finally:
         server.stop()
 

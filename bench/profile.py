@@ -16,7 +16,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from bench import http
+from bench import http, loadgen
 from bench.databases import Databases, admin_url
 from bench.probes import cpu_seconds, process_tree
 
@@ -45,7 +45,7 @@ def layer_of(stack: str) -> str:
 
 
 def summarize(raw: Path) -> dict[str, float]:
-    """Share of on-CPU samples by layer (py-spy's raw collapsed format)."""
+    """Share of GIL-holding samples by layer (py-spy's raw collapsed format)."""
     counts: collections.Counter[str] = collections.Counter()
     for line in raw.read_text().splitlines():
         stack, _, count = line.rpartition(" ")
@@ -76,9 +76,9 @@ def main() -> None:
                     "LEDGER_SKILLS": ",".join(http.SKILLS),
                     "LEDGER_SESSION_ITEMS": str(http.SESSION_ITEMS),
                 }
-                script = http.SESSIONS_SCRIPT if args.sessions else http.SCRIPT
-                threads = 16 if args.sessions else http.WRK_THREADS
-                http._wrk(server.base, env, 16, 2.0, script=script, threads=threads)
+                script = loadgen.SESSIONS_SCRIPT if args.sessions else loadgen.SCRIPT
+                threads = 16 if args.sessions else loadgen.WRK_THREADS
+                loadgen.wrk(server.base, env, 16, 2.0, script=script, threads=threads)
                 workers = [p for p in process_tree(server.process.pid) if p != server.process.pid]
                 spy = Path(tempfile.mkdtemp(prefix="ledger-profile-"))
                 spies = [
@@ -93,6 +93,7 @@ def main() -> None:
                             "--format",
                             "raw",
                             "--nonblocking",
+                            "--gil",  # only the thread holding the GIL: where Python's CPU goes
                             "-o",
                             str(spy / f"{pid}.txt"),
                         ],
@@ -103,7 +104,9 @@ def main() -> None:
                 ]
                 api = [*workers, server.process.pid]
                 before = cpu_seconds(api)
-                run = http._wrk(server.base, env, 16, args.seconds, script=script, threads=threads)
+                run = loadgen.wrk(
+                    server.base, env, 16, args.seconds, script=script, threads=threads
+                )
                 used = cpu_seconds(api) - before
                 for process in spies:
                     process.wait()

@@ -5,9 +5,8 @@ from __future__ import annotations
 import dataclasses
 import random
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from uuid import UUID, uuid4
@@ -19,11 +18,11 @@ from eventsourcing.persistence import InterfaceError as StoreInterfaceError
 from eventsourcing.persistence import OperationalError as StoreOperationalError
 from eventsourcing.utils import Environment, EnvType
 
+from skill_ledger.commands import AssessItem, CommandResult, Decide, Decision
 from skill_ledger.database import Breaker, DatabaseUnavailable
 from skill_ledger.domain import (
     Action,
     Actor,
-    Assessment,
     AssessmentNotFound,
     ConcurrencyConflict,
     DisputeOutcome,
@@ -47,6 +46,7 @@ from skill_ledger.eventstore.transcoder import MsgspecTranscoder, TypedMapper
 from skill_ledger.ports import CommandObserver, Directory, NullObserver
 from skill_ledger.settings import Settings
 
+__all__ = ["AssessItem", "CommandResult", "Decide", "Decision", "Ledger"]
 log = structlog.get_logger("skill_ledger.application")
 
 APPLICATION_NAME = "ledger"
@@ -56,54 +56,6 @@ STORE_DEFAULTS = {
     "IS_SNAPSHOTTING_ENABLED": "y",
     "AGGREGATE_CACHE_MAXSIZE": "10000",
 }
-
-
-@dataclass(frozen=True, slots=True)
-class CommandResult:
-    """What a command did and the assessment as it now stands."""
-
-    outcome: Outcome
-    assessment_id: UUID
-    assessment: Assessment | None
-    position: int | None
-    license_id: int
-    skill_name: str
-    replacement: UUID | None = None
-
-    @property
-    def created(self) -> bool:
-        """A new assessment was recorded (first or replacing)."""
-        return self.outcome in (Outcome.CREATED, Outcome.REPLACED)
-
-    @property
-    def recorded(self) -> bool:
-        """Events were saved."""
-        return self.position is not None
-
-
-@dataclass(frozen=True, slots=True)
-class AssessItem:
-    """One grade of a session: the pair, the points and the notes."""
-
-    license_id: int
-    skill_name: str
-    points_earned: int
-    points_total: int
-    notes: str = ""
-
-
-Decide = Callable[[SkillRecord], tuple[Outcome, UUID]]
-
-
-@dataclass(frozen=True, slots=True)
-class Decision:
-    """A command decided on a loaded record, its events not yet saved."""
-
-    record: SkillRecord
-    outcome: Outcome
-    assessment_id: UUID
-    pending: list[Any]
-    changes: list[Transition]
 
 
 class Ledger(Application[UUID]):
