@@ -258,7 +258,7 @@ def test_an_instructor_grades_a_session_at_once_and_notes_stay_inert(
         }
     )
     browser.screenshot("grade")
-    browser.submit("main form button[type=submit]")
+    browser.submit("main form[method=post] button[type=submit]")
     summary = browser.find("section.notice").text
     assert f"License {people.student_license}: created, 75.0%" in summary
     assert f"License {people.other_license}: created, 45.0%" in summary
@@ -284,7 +284,7 @@ def test_a_wrong_grade_is_named_on_the_form_keeps_every_value_and_records_nothin
             f"earned_{people.other_license}": "4",
         }
     )
-    browser.submit("main form button[type=submit]")
+    browser.submit("main form[method=post] button[type=submit]")
     error = browser.find(f"#earned_{people.student_license}-error").text
     assert "between 0 and points_total" in error
     assert browser.find(f"#earned_{people.other_license}").get_attribute("value") == "4"
@@ -292,6 +292,19 @@ def test_a_wrong_grade_is_named_on_the_form_keeps_every_value_and_records_nothin
     assert browser.find("#points_total").get_attribute("value") == "10"
     assert event_count(module_db) == before
     browser.screenshot("grade-error")
+
+
+def test_an_instructor_narrows_the_grading_form_to_a_squad(
+    browser: Browser, people: People
+) -> None:
+    browser.sign_in(*DEMO["instructor"])
+    browser.fill({"squad": "other.student"})
+    browser.submit("#squad", Keys.ENTER)
+    assert browser.all(f"[id='earned_{people.other_license}']")
+    assert not browser.all(f"[id='earned_{people.student_license}']")
+    assert browser.find("form[method=post] input[name=squad]").get_attribute("value") == (
+        "other.student"
+    )
 
 
 def test_an_instructor_archives_their_own_assessment_with_a_reason(
@@ -491,6 +504,13 @@ def test_an_auditor_walks_a_pairs_timeline_with_the_chain_recomputed(
     assert "Assessed" in rows[0].text
     assert "instructor" in rows[0].text  # the role when it happened, before the promotion
     assert "State at version 1" in browser.text()
+    browser.open(
+        f"/ui/audit?license={people.other_license}&skill=dribbling&as_of=2000-01-01T00:00:00Z"
+    )
+    assert "State at version 0" in browser.text()
+    assert "None yet." in browser.text()
+    browser.open(f"/ui/audit?license={people.other_license}&skill=dribbling&as_of=yesterday")
+    assert "or at time (optional, UTC):" in browser.text()
     browser.screenshot("audit-timeline")
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Any
 from uuid import UUID
@@ -26,6 +27,7 @@ from skill_ledger.web.render import page, see_other
 from skill_ledger.web.session import Sessions
 
 RECENT = 50
+EARNED = re.compile(r"earned_([1-9][0-9]{0,8})")
 MAX_SESSION_ITEMS = 200
 MAX_SESSION_BODY_BYTES = 1024 * 1024
 
@@ -50,6 +52,13 @@ def _grading_page(
 ) -> Response[Any]:
     user = sessions.user(request)
     check_role(user.role, Action.ASSESS)
+    squad = (request.query_params.get("squad") or form_of(request).get("squad", "")).strip()
+    wanted = squad.lower()
+    licenses = [
+        info
+        for info in accounts.licenses()
+        if not wanted or wanted in info.holder_email.lower() or wanted == str(info.id)
+    ]
     return page(
         request,
         sessions,
@@ -57,7 +66,9 @@ def _grading_page(
         user,
         status=status,
         skills=settings.skills,
-        licenses=accounts.licenses(),
+        squad=squad,
+        licenses=licenses[:MAX_SESSION_ITEMS],
+        more=max(0, len(licenses) - MAX_SESSION_ITEMS),
         **context,
     )
 
@@ -88,7 +99,7 @@ def grade(
     actor = Actor(user.id, user.role)
     values = form_of(request)
     try:
-        skill, points_total, grades = _parse(values, accounts)
+        skill, points_total, grades = _parse(values)
     except (FormError, InvalidAssessment) as e:
         field = e.field
         message = e.message if isinstance(e, FormError) else e.reason
@@ -115,25 +126,26 @@ def grade(
     )
 
 
-def _parse(values: dict[str, str], accounts: Accounts) -> tuple[str, int, list[Grade]]:
+def _parse(values: dict[str, str]) -> tuple[str, int, list[Grade]]:
     """The session's skill, points total and filled rows; the first bad field otherwise."""
     skill = values.get("skill", "")
     if not skill:
         raise FormError("skill", "Choose a skill")
     points_total = whole_number(values, "points_total")
     grades = []
-    for info in accounts.licenses():
-        field = f"earned_{info.id}"
+    rows = sorted(int(found[1]) for key in values if (found := EARNED.fullmatch(key)))
+    for license_id in rows:
+        field = f"earned_{license_id}"
         if not values.get(field, "").strip():
             continue
         earned = whole_number(values, field)
-        notes = values.get(f"notes_{info.id}", "")
+        notes = values.get(f"notes_{license_id}", "")
         try:
             check_points(earned, points_total, notes)
         except InvalidAssessment as e:
-            name = {"points_earned": field, "notes": f"notes_{info.id}"}.get(e.field, e.field)
+            name = {"points_earned": field, "notes": f"notes_{license_id}"}.get(e.field, e.field)
             raise InvalidAssessment(name, e.reason) from None
-        grades.append(Grade(info.id, earned, notes))
+        grades.append(Grade(license_id, earned, notes))
     if not grades:
         raise FormError("form", "Enter the points of at least one student")
     if len(grades) > MAX_SESSION_ITEMS:
