@@ -355,3 +355,25 @@ def test_racing_requests_get_one_outcome_each_and_never_a_5xx(desk: Desk) -> Non
     assert old["status"] == "ARCHIVED"
     expected = "superseded" if race[0].status_code == 200 else None
     assert old["dispute_outcome"] == expected
+
+
+def test_metrics_show_open_disputes_and_resolutions_by_outcome(desk: Desk) -> None:
+    open_id = desk.disputed()
+    closed = desk.disputed()
+    desk.post("resolver", f"/api/v1/assessments/{closed}/resolve", {"outcome": "approve"})
+    with desk.server.client() as client:
+        text = client.get("/metrics").text
+    values = {
+        line.rsplit(" ", 1)[0]: float(line.rsplit(" ", 1)[1])
+        for line in text.splitlines()
+        if line.startswith("ledger_") and "dispute" in line
+    }
+
+    assert values["ledger_open_disputes"] >= 1
+    assert values["ledger_open_disputes_oldest_age_seconds"] >= 0
+    assert values['ledger_disputes_total{outcome="approve"}'] >= 1
+    assert {
+        f'ledger_disputes_total{{outcome="{o}"}}' for o in ("reject", "modify", "superseded")
+    } <= (values.keys())
+    row = desk.get("admin", f"/api/v1/assessments/{open_id}").json()
+    assert row["status"] == "DISPUTED"
