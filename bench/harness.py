@@ -373,7 +373,7 @@ def table(results: Mapping[str, Any], steps: list[Step]) -> Table:
     for step in steps:
         keys = list(step.keys) + [key for key, owner in derived.items() if owner == step.name]
         for index, key in enumerate(keys):
-            target = TARGETS.get(key)
+            target = TARGETS.get(key) if key in results["targets"] else None
             met = target.met(results.get(key)) if target else None
             mark = {True: "[green]✓ met[/]", False: "[red]✗ missed[/]", None: ""}[met]
             described = f"{target.describe()} {mark}" if target else ""

@@ -10,6 +10,7 @@ import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
+from typing import TypeAlias
 from uuid import UUID
 
 from skill_ledger.accounts import Accounts
@@ -74,6 +75,10 @@ class Resolution:
 
     answer: Answer
     replacement: Assessment | None
+
+
+Step: TypeAlias = Answer | CommandResult
+"""A command's answer, or its result still to be waited for (read-your-writes)."""
 
 
 class Assessments:
@@ -170,6 +175,47 @@ class Assessments:
         holder = actor.user_id if actor.role is Role.STUDENT else None
         open_only = None if status is None else status == "open"
         return self.readmodel.disputes(open_only=open_only, after=after, limit=limit, holder=holder)
+
+    # -- the same commands for an event loop: decided in one worker-thread hop, then awaited --
+
+    def assess_step(self, actor: Actor, item: AssessItem) -> Step:
+        """`assess` up to the read-your-writes wait (call in a worker thread)."""
+        return self._step(
+            self.ledger.assess(
+                actor,
+                item.license_id,
+                item.skill_name,
+                item.points_earned,
+                item.points_total,
+                item.notes,
+            )
+        )
+
+    def validate_step(self, actor: Actor, assessment_id: UUID) -> Step:
+        """`validate` up to the read-your-writes wait (call in a worker thread)."""
+        return self._step(self._once_found(lambda: self.ledger.validate(actor, assessment_id)))
+
+    def archive_step(self, actor: Actor, assessment_id: UUID, reason: str) -> Step:
+        """`archive` up to the read-your-writes wait (call in a worker thread)."""
+        return self._step(
+            self._once_found(lambda: self.ledger.archive(actor, assessment_id, reason))
+        )
+
+    async def answered(self, step: Step) -> Answer:
+        """The step's answer once the read table shows it, waited for on the event loop."""
+        if isinstance(step, Answer):
+            return step
+        assert step.position is not None
+        assert step.assessment is not None
+        await self.consistency.wait_async(step.position)
+        return Answer(step, step.assessment)
+
+    def _step(self, result: CommandResult) -> Step:
+        """The answer now if it needs the database (nothing recorded, no row in hand); else the
+        result, whose wait needs no thread."""
+        if result.position is None or result.assessment is None:
+            return self._answer(result)
+        return result
 
     def _once_found(self, command: Callable[[], CommandResult]) -> CommandResult:
         """Run a command on an assessment found through the read table.
