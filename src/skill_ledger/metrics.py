@@ -10,6 +10,7 @@ from prometheus_client import (
     REGISTRY,
     CollectorRegistry,
     Counter,
+    Gauge,
     Histogram,
     generate_latest,
     multiprocess,
@@ -46,6 +47,36 @@ BATCH = Histogram(
     "Commands per event-store transaction (group commit)",
     buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256),
 )
+# HTTP, as Litestar's Prometheus middleware named them (labels sorted: the exposition's order).
+HTTP_LABELS = ["app_name", "method", "path", "status_code"]
+HTTP_REQUESTS = Counter("ledger_http_requests_total", "Total requests", HTTP_LABELS)
+HTTP_ERRORS = Counter("ledger_http_requests_error_total", "Total errors in requests", HTTP_LABELS)
+HTTP_DURATION = Histogram(
+    "ledger_http_request_duration_seconds", "Request duration, in seconds", HTTP_LABELS
+)
+HTTP_IN_PROGRESS = Gauge(
+    "ledger_http_requests_in_progress",
+    "Total requests currently in progress",
+    ["app_name", "method", "path"],
+    multiprocess_mode="livesum",
+)
+APP_NAME = "ledger"
+
+
+def observe_request(method: str, path: str, status: int, seconds: float) -> None:
+    """One answered request: counted, timed, and counted again as an error when 5xx."""
+    labels = (APP_NAME, method, path, str(status))
+    HTTP_REQUESTS.labels(*labels).inc()
+    HTTP_DURATION.labels(*labels).observe(seconds)
+    if status >= 500:  # server errors only: a 499 is the client's doing
+        HTTP_ERRORS.labels(*labels).inc()
+
+
+def requests_in_progress(method: str, path: str) -> Gauge:
+    """The in-progress gauge of one route."""
+    return HTTP_IN_PROGRESS.labels(APP_NAME, method, path)
+
+
 SNAPSHOT_FAILURES = Counter(
     "ledger_snapshot_failures_total",
     "Snapshots that could not be saved (best effort: their commands were recorded)",

@@ -25,6 +25,7 @@ from tests.e2e.test_roles import ROWS as ROLE_ROWS
 PROBLEM = "application/problem+json"
 LOGIN = ("POST", "/api/v1/auth/login")
 ASSESS = ("POST", "/api/v1/licenses/{license_id}/skills/{skill}/assess")
+SESSION = ("POST", "/api/v1/sessions/assess")
 HISTORY = ("GET", "/api/v1/licenses/{license_id}/skills/{skill}/assessments")
 ONE = ("GET", "/api/v1/assessments/{assessment_id}")
 VALIDATE = ("POST", "/api/v1/assessments/{assessment_id}/validate")
@@ -62,6 +63,7 @@ PUBLIC = {LOGIN, HEALTH, METRICS}
 ROLE_ENDPOINTS = {
     "login": LOGIN,
     "assess": ASSESS,
+    "session": SESSION,
     "history": HISTORY,
     "get_one": ONE,
     "validate": VALIDATE,
@@ -80,6 +82,10 @@ ASSERTED_ELSEWHERE: dict[tuple[str, str], dict[int, str]] = {
         500: "test_login.py::test_tokens_and_passwords_never_reach_the_logs",
     },
     ASSESS: {200: "test_smoke.py::test_seed_smoke_sequence_create_repeat_validate_history"},
+    SESSION: {
+        400: "test_sessions.py::test_an_invalid_envelope_is_refused_whole_with_400_naming_the_…",
+        413: "test_sessions.py::test_more_than_200_items_or_a_body_over_1_mib_is_413",
+    },
     ARCHIVE: {413: "test_hostile_input.py::test_a_body_one_byte_over_64_kib_is_refused_with_413"},
     HISTORY: {500: "test_login.py::test_tokens_and_passwords_never_reach_the_logs"},
     EVENTS: {
@@ -166,6 +172,7 @@ PROOFS = "a role that may not read proofs (the same guard as key and checkpoint)
 UNEXERCISED: dict[tuple[str, str], dict[int, str]] = {
     LOGIN: {},
     ASSESS: {**SERVER_SIDE, 409: "concurrent writers won every retry (LEDGER_COMMAND_RETRIES)"},
+    SESSION: {**SERVER_SIDE, 415: "a declared non-JSON body (the same check as assess-text-plain)"},
     HISTORY: {503: SERVER_SIDE[503]},
     ONE: SERVER_SIDE,
     VALIDATE: SERVER_SIDE,

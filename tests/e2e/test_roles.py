@@ -30,6 +30,7 @@ from tests.e2e.conftest import AUDIENCE, DEMO, ISSUER, SECRET, Server, event_cou
 ENDPOINTS = (
     "login",
     "assess",
+    "session",
     "history",
     "get_one",
     "validate",
@@ -50,7 +51,7 @@ BAD_TOKENS = (
     "deactivated_user",
     "unknown_user",
 )
-COMMANDS = ("assess", "validate", "archive", "dispute", "resolve")
+COMMANDS = ("assess", "session", "validate", "archive", "dispute", "resolve")
 TARGETED = ("history", "get_one", "validate", "archive", "dispute", "resolve")
 # dispute targets an assessment made by the instructor and validated by a third admin (the
 # "validator"); resolve one the student has disputed too, so the demo admin may resolve it.
@@ -63,6 +64,7 @@ ROLE_CODES = {
     # endpoint   admin instructor other_instructor student other_student auditor
     "login": (200, 200, 200, 200, 200, 200),
     "assess": (201, 201, 201, 403, 403, 403),
+    "session": (200, 200, 200, 403, 403, 403),
     "history": (200, 200, 200, 200, 403, 200),
     "get_one": (200, 200, 200, 200, 403, 200),
     "validate": (200, 403, 403, 403, 403, 403),
@@ -79,6 +81,7 @@ TOKEN_CODES = {
     # endpoint   none malformed wrong_sig expired alg_none deactivated unknown_user
     "login": (200, 200, 200, 200, 200, 401, 200),
     "assess": (401, 401, 401, 401, 401, 401, 401),
+    "session": (401, 401, 401, 401, 401, 401, 401),
     "history": (401, 401, 401, 401, 401, 401, 401),
     "get_one": (401, 401, 401, 401, 401, 401, 401),
     "validate": (401, 401, 401, 401, 401, 401, 401),
@@ -285,6 +288,16 @@ def send(world: World, row: Row, license_id: int, target: str | None) -> httpx.R
             json={"points_earned": 7, "points_total": 10},
             headers=headers,
         ),
+        "session": lambda c: c.post(
+            "/api/v1/sessions/assess",
+            json={
+                "items": [
+                    {"license_id": license_id, "skill": s, "points_earned": 7, "points_total": 10}
+                    for s in ("ball_control", "passing")
+                ]
+            },
+            headers=headers,
+        ),
         "history": lambda c: c.get(
             f"/api/v1/licenses/{license_id}/skills/dribbling/assessments", headers=headers
         ),
@@ -318,6 +331,9 @@ def check_allowed_answer(row: Row, response: httpx.Response, target: str | None)
     elif row.endpoint == "assess":
         assert body["created"] is True
         assert body["assessment"]["status"] == "ASSESSED"
+    elif row.endpoint == "session":
+        assert [r["status"] for r in body["results"]] == [201, 201]
+        assert {r["assessment"]["status"] for r in body["results"]} == {"ASSESSED"}
     elif row.endpoint == "history":
         assert [item["id"] for item in body] == [target]
     elif row.endpoint == "get_one":
@@ -370,8 +386,8 @@ def test_role_matrix(world: World, row: Row) -> None:
 def test_the_matrix_covers_every_endpoint_for_every_caller() -> None:
     pairs = {(row.endpoint, row.caller) for row in MATRIX}
     assert pairs == {(e, c) for e in ENDPOINTS for c in (*ROLES, *BAD_TOKENS)}
-    assert len(MATRIX) == len(ENDPOINTS) * (len(ROLES) + len(BAD_TOKENS)) == 143
-    assert len(ROWS) == 146
+    assert len(MATRIX) == len(ENDPOINTS) * (len(ROLES) + len(BAD_TOKENS)) == 156
+    assert len(ROWS) == 159
 
 
 def test_a_token_minted_with_the_server_secret_is_accepted(world: World) -> None:

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Any
 
+import anyio.to_thread
 from litestar import Request, Response, get, post
 from litestar.openapi.datastructures import ResponseSpec
 from litestar.security.jwt import Token
@@ -26,6 +28,7 @@ from skill_ledger.api.schemas import (
     AssessResponse,
     CommandResponse,
 )
+from skill_ledger.application import AssessItem
 from skill_ledger.assessments import Assessments
 from skill_ledger.domain import Action
 
@@ -35,7 +38,6 @@ IDENTICAL = "Identical assessment already exists"
 @post(
     "/api/v1/licenses/{license_id:int}/skills/{skill:str}/assess",
     guards=[allow(Action.ASSESS)],
-    sync_to_thread=True,
     status_code=201,
     tags=["assessments"],
     summary="Assess a skill: 201 created, or 200 when the points are identical",
@@ -44,7 +46,7 @@ IDENTICAL = "Identical assessment already exists"
         **problems(400, *COMMON, 404, 409, 413, 415),
     },
 )
-def assess(
+async def assess(
     request: Request[User, Token, Any],
     assessments: Assessments,
     license_id: LicenseId,
@@ -52,14 +54,9 @@ def assess(
     data: ClosedJSONBody[AssessRequest],
 ) -> Response[AssessResponse]:
     """Create or replace the active assessment of a skill on a license."""
-    answer = assessments.assess(
-        actor_of(request),
-        license_id,
-        skill,
-        data.points_earned,
-        data.points_total,
-        data.notes or "",
-    )
+    item = AssessItem(license_id, skill, data.points_earned, data.points_total, data.notes or "")
+    step = await anyio.to_thread.run_sync(assessments.assess_step, actor_of(request), item)
+    answer = await assessments.answered(step)
     created = answer.result.created
     body = AssessResponse(
         success=True,
@@ -107,37 +104,40 @@ def get_assessment(
 @post(
     "/api/v1/assessments/{assessment_id:uuid}/validate",
     guards=[allow(Action.VALIDATE)],
-    sync_to_thread=True,
     status_code=200,
     tags=["assessments"],
     summary="Validate an assessment (admins; never the assessor)",
     responses=problems(*COMMON, 404, 409),
 )
-def validate(
+async def validate(
     request: Request[User, Token, Any], assessments: Assessments, assessment_id: AssessmentId
 ) -> CommandResponse:
     """ASSESSED → VALIDATED; again on a VALIDATED one records nothing."""
-    answer = assessments.validate(actor_of(request), assessment_id)
+    actor = actor_of(request)
+    step = await anyio.to_thread.run_sync(assessments.validate_step, actor, assessment_id)
+    answer = await assessments.answered(step)
     return CommandResponse(success=True, assessment=AssessmentOut.of(answer.assessment))
 
 
 @post(
     "/api/v1/assessments/{assessment_id:uuid}/archive",
     guards=[allow(Action.ARCHIVE)],
-    sync_to_thread=True,
     status_code=200,
     tags=["assessments"],
     summary="Archive an assessment with a reason (admins, or the assessing instructor)",
     responses=problems(400, *COMMON, 404, 409, 413, 415),
 )
-def archive(
+async def archive(
     request: Request[User, Token, Any],
     assessments: Assessments,
     assessment_id: AssessmentId,
     data: ClosedJSONBody[ArchiveRequest],
 ) -> CommandResponse:
     """→ ARCHIVED; again on an ARCHIVED one records nothing."""
-    answer = assessments.archive(actor_of(request), assessment_id, data.reason)
+    step = await anyio.to_thread.run_sync(
+        partial(assessments.archive_step, actor_of(request), assessment_id, data.reason)
+    )
+    answer = await assessments.answered(step)
     return CommandResponse(success=True, assessment=AssessmentOut.of(answer.assessment))
 
 

@@ -148,6 +148,40 @@ class AssessResponse(msgspec.Struct, omit_defaults=True):
     message: str | None = None
 
 
+class SessionItem(msgspec.Struct, forbid_unknown_fields=True):
+    """One grade of a training session: a skill on a license, points_earned of points_total."""
+
+    license_id: Annotated[int, Meta(ge=1, le=2**63 - 1, description="License id")]
+    skill: Annotated[str, Meta(min_length=1, max_length=64, description="Skill name")]
+    points_earned: Points
+    points_total: Total
+    notes: Notes | None = None
+
+
+class SessionRequest(msgspec.Struct, forbid_unknown_fields=True):
+    """A training session's grades: 1 to 200 items, each its own assess command."""
+
+    items: Annotated[
+        list[SessionItem], Meta(min_length=1, description="At most 200 items (more: 413)")
+    ]
+
+
+class SessionItemResult(msgspec.Struct, omit_defaults=True):
+    """One item's answer: the assessment (created or identical), or the problem refusing it."""
+
+    index: int
+    status: int
+    created: bool | None = None
+    assessment: AssessmentOut | None = None
+    problem: Problem | None = None
+
+
+class SessionResponse(msgspec.Struct):
+    """One result per item, in request order."""
+
+    results: list[SessionItemResult]
+
+
 class CommandResponse(msgspec.Struct):
     """The answer to validate and archive."""
 

@@ -296,8 +296,9 @@ class PostgresDatabase(Database):
             "POSTGRES_PORT": str(url.port),
             "POSTGRES_USER": url.user,
             "POSTGRES_PASSWORD": url.password,
-            "POSTGRES_POOL_SIZE": str(pool_size),
-            "POSTGRES_MAX_OVERFLOW": "0",
+            # The library opens POOL_SIZE connections at once: two, growing to pool_size on demand.
+            "POSTGRES_POOL_SIZE": str(min(2, pool_size)),
+            "POSTGRES_MAX_OVERFLOW": str(max(0, pool_size - 2)),
             "POSTGRES_CONNECT_TIMEOUT": "5",
             # No pre-ping round trip per checkout: a broken connection fails its statement,
             # the pool discards it, and the recorder's own retry takes a fresh one.

@@ -51,6 +51,7 @@ from skill_ledger.domain.errors import (
 )
 from skill_ledger.domain.license import License
 from skill_ledger.domain.permissions import (
+    ROLES,
     Action,
     check_may_fetch_receipt,
     check_may_read_license,
@@ -97,6 +98,7 @@ __all__ = [
     "OPERATOR",
     "RECORD_EVENTS",
     "REPLACED_BY_NEW",
+    "ROLES",
     "AccountConflict",
     "AccountError",
     "AccountRow",

@@ -46,19 +46,40 @@ class ValidationPolicy:
         `last_percentage` is the score of the pair's last assessment (active or archived),
         `replacing` the active assessment the new one replaces.
         """
+        return bool(
+            self.reasons(actor, prior_assessments_by_actor, percentage, last_percentage, replacing)
+        )
+
+    def reasons(
+        self,
+        actor: Actor,
+        prior_assessments_by_actor: int,
+        percentage: float,
+        last_percentage: float | None,
+        replacing: Assessment | None = None,
+    ) -> tuple[str, ...]:
+        """Why the assessment must wait for an admin, in words (empty: it need not)."""
         if actor.role is Role.ADMIN:
-            return False
+            return ()
+        found: list[str] = []
         if prior_assessments_by_actor < self.new_instructor_assessments:
-            return True
+            found.append(
+                f"new instructor: assessment {prior_assessments_by_actor + 1} of their first "
+                f"{self.new_instructor_assessments}"
+            )
         if last_percentage is not None and (
             abs(percentage - last_percentage) >= self.score_jump_percent
         ):
-            return True
-        if replacing is None:
-            return False
-        return (self.replacing_validated and replacing.status is Status.VALIDATED) or (
-            self.replacing_others and replacing.assessed_by != actor.user_id
-        )
+            found.append(
+                f"score jump: {last_percentage:g}% → {percentage:g}% "
+                f"(at least {self.score_jump_percent:g} points)"
+            )
+        if replacing is not None:
+            if self.replacing_validated and replacing.status is Status.VALIDATED:
+                found.append("replaces a validated assessment")
+            if self.replacing_others and replacing.assessed_by != actor.user_id:
+                found.append(f"replaces an assessment by user {replacing.assessed_by}")
+        return tuple(found)
 
 
 def check_points(points_earned: int, points_total: int, notes: str) -> None:

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from uuid import UUID
 
 from skill_ledger.database import Database
-from skill_ledger.domain import COLUMNS, Assessment
+from skill_ledger.domain import ACTIVE_STATUSES, COLUMNS, Assessment, Status
 from skill_ledger.readside.table import SELECT, TABLE, from_row
+
+ACTIVE = ", ".join(["%s"] * len(ACTIVE_STATUSES))
 
 
 class ReadModel:
@@ -100,3 +103,42 @@ class ReadModel:
         with self.db.transaction(write=False) as cursor:
             cursor.execute("SELECT 1 FROM licenses WHERE id = %s", (license_id,))
             return cursor.fetchone() is not None
+
+    def awaiting_validation(self, limit: int) -> list[Assessment]:
+        """Assessments waiting for an admin's validation, oldest first."""
+        return self._rows(
+            f"{SELECT} WHERE status = %s AND requires_validation = %s "
+            "ORDER BY assessed_at, id LIMIT %s",
+            (Status.ASSESSED.value, True, limit),
+        )
+
+    def made_by(self, user_id: int, limit: int) -> list[Assessment]:
+        """The assessments a user made, newest first."""
+        return self._rows(
+            f"{SELECT} WHERE assessed_by = %s ORDER BY assessed_at DESC, id LIMIT %s",
+            (user_id, limit),
+        )
+
+    def active_on(self, license_id: int) -> list[Assessment]:
+        """A license's active assessments (one per assessed skill), by skill."""
+        return self._rows(
+            f"{SELECT} WHERE user_license_id = %s AND status IN ({ACTIVE}) ORDER BY skill_name",
+            (license_id, *sorted(status.value for status in ACTIVE_STATUSES)),
+        )
+
+    def made_before(self, user_id: int, moment: datetime, at_most: int) -> int:
+        """How many assessments a user made before a moment, counting no further than at_most."""
+        with self.db.transaction(write=False) as cursor:
+            cursor.execute(
+                f"SELECT COUNT(*) FROM (SELECT 1 FROM {TABLE} "
+                "WHERE assessed_by = %s AND assessed_at < %s LIMIT %s) AS made",
+                (user_id, moment, at_most),
+            )
+            row = cursor.fetchone()
+        return int(row[0]) if row else 0
+
+    def _rows(self, sql: str, params: tuple[object, ...]) -> list[Assessment]:
+        with self.db.transaction(write=False) as cursor:
+            cursor.execute(sql, params)
+            rows = cursor.fetchall()
+        return [from_row(row) for row in rows]
