@@ -37,7 +37,7 @@ run: install
 	$(BIN)/ledger serve --demo
 
 test: install
-	$(BIN)/pytest
+	$(BIN)/pytest -n 2 --dist loadfile
 
 # The full concurrency soak (docs/reliability.md): 32 HTTP clients × 2,000 mixed commands.
 stress: install
