@@ -54,6 +54,12 @@ PROJECTION_FAILURES = Counter(
     "ledger_projection_failures_total",
     "Projector batches that failed to apply an event (a stall retries every few seconds)",
 )
+READS = Counter(
+    "ledger_reads_total",
+    "Reads by the database that served them (a replica or primary) and why: caught_up, "
+    "lagging (a replica had not replayed past the token in time), down, no_replica",
+    ["target", "outcome"],
+)
 PROJECTION_DELAY = Histogram(
     "ledger_projection_delay_seconds",
     "From an event's time (its command's decision) to the commit of its read-table row",
@@ -112,6 +118,10 @@ class PrometheusObserver:
     def projection_failed(self) -> None:
         """A projector batch failed."""
         PROJECTION_FAILURES.inc()
+
+    def read_routed(self, target: str, outcome: str) -> None:
+        """A read ran on a replica or the primary."""
+        READS.labels(target, outcome).inc()
 
 
 class LedgerCollector(Collector):

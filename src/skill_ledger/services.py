@@ -25,9 +25,11 @@ from skill_ledger.ports import CommandObserver
 from skill_ledger.readside.consistency import ReadYourWrites
 from skill_ledger.readside.projector import Projector
 from skill_ledger.readside.queries import ReadModel
+from skill_ledger.readside.replicas import ReadRouter
 from skill_ledger.settings import ConfigurationError, Settings
 
 PROJECTION_POOL_SIZE = 2
+REPLICA_CONNECT_SECONDS = 2.0
 DEVELOPMENT_ORIGIN = "skill-ledger.localhost/development"
 
 
@@ -71,6 +73,7 @@ class Services:
     eventlog: EventLog
     projector: Projector
     consistency: ReadYourWrites
+    reads: ReadRouter
     trail: AuditTrail
     audit: Audit
     assessments: Assessments
@@ -126,6 +129,23 @@ class Services:
             db, settings.login_account_failures, settings.login_account_window_seconds
         )
         consistency = ReadYourWrites(projector, eventlog, settings.projection_wait_seconds)
+        reads = ReadRouter(
+            db,
+            [
+                open_database(
+                    url,
+                    pool_size=settings.pool_size,
+                    connect_timeout=REPLICA_CONNECT_SECONDS,
+                    name="ledger-replica",
+                )
+                for url in settings.read_databases
+            ],
+            projector.watch,
+            projection=projector.name,
+            wait_seconds=settings.read_wait_seconds,
+            max_lag_seconds=settings.read_max_lag_seconds,
+            on_route=observer.read_routed if observer is not None else None,
+        )
         trail = AuditTrail(db, eventlog)
         tree = LogTree(db, eventlog)
         key, ephemeral = load_signing_key(settings)
@@ -140,10 +160,13 @@ class Services:
             eventlog=eventlog,
             projector=projector,
             consistency=consistency,
+            reads=reads,
             trail=trail,
             audit=Audit(db, eventlog, projection=projector.name),
             logins=Logins(accounts, failures, PasswordCheckGate(settings.login_concurrency)),
-            assessments=Assessments(ledger, readmodel, accounts, consistency, trail, receipts),
+            assessments=Assessments(
+                ledger, readmodel, accounts, consistency, trail, reads, receipts
+            ),
             tree=tree,
             notary=notary,
             proofs=Proofs(db, tree, notary),
@@ -182,4 +205,5 @@ class Services:
         self.ledger.close()
         self.logins.close()
         self.projector.db.close()
+        self.reads.close()
         self.db.close()

@@ -207,6 +207,15 @@ def _database(_: str, raw: str) -> object:
     return DatabaseURL.parse(raw)
 
 
+def _replicas(key: str, raw: str) -> object:
+    """Comma-separated PostgreSQL URLs of hot standbys."""
+    urls = tuple(DatabaseURL.parse(u.strip()) for u in raw.split(",") if u.strip())
+    for url in urls:
+        if not url.is_postgres:
+            raise ConfigurationError(f"{key}: read replicas are PostgreSQL hot standbys")
+    return urls
+
+
 @dataclass(frozen=True, slots=True)
 class Settings:
     """Everything the ledger is configured with; the defaults here are the only defaults."""
@@ -234,6 +243,9 @@ class Settings:
     auth_cache_seconds: float = 1.0
     signing_key_file: str = ""
     checkpoint_seconds: float = 60.0
+    read_databases: tuple[DatabaseURL, ...] = ()
+    read_wait_seconds: float = 1.0
+    read_max_lag_seconds: float = 5.0
 
     @property
     def is_production(self) -> bool:
@@ -253,7 +265,12 @@ class Settings:
                     values[name] = parse(key, raw)
             return values
 
-        return cls(**read(VARIABLES), policy=ValidationPolicy(**read(POLICY_VARIABLES)))
+        settings = cls(**read(VARIABLES), policy=ValidationPolicy(**read(POLICY_VARIABLES)))
+        if settings.read_databases and not settings.database.is_postgres:
+            raise ConfigurationError(
+                "LEDGER_READ_DATABASE_URL needs a PostgreSQL LEDGER_DATABASE_URL (its primary)"
+            )
+        return settings
 
 
 VARIABLES: tuple[tuple[str, str, Parse], ...] = (
@@ -277,6 +294,9 @@ VARIABLES: tuple[tuple[str, str, Parse], ...] = (
     ("auth_cache_seconds", "LEDGER_AUTH_CACHE_SECONDS", _number(float)),
     ("signing_key_file", "LEDGER_SIGNING_KEY_FILE", _text),
     ("checkpoint_seconds", "LEDGER_CHECKPOINT_SECONDS", _number(float, 1)),
+    ("read_databases", "LEDGER_READ_DATABASE_URL", _replicas),
+    ("read_wait_seconds", "LEDGER_READ_WAIT_SECONDS", _number(float)),
+    ("read_max_lag_seconds", "LEDGER_READ_MAX_LAG_SECONDS", _number(float)),
 )
 """Settings field, environment variable, parser."""
 POLICY_VARIABLES: tuple[tuple[str, str, Parse], ...] = (

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from litestar import Request, Response, get, post
+from litestar.datastructures import ResponseHeader
 from litestar.openapi.datastructures import ResponseSpec
 from litestar.security.jwt import Token
 
@@ -13,8 +14,10 @@ from skill_ledger.api.auth import actor_of
 from skill_ledger.api.guards import allow
 from skill_ledger.api.openapi import (
     COMMON,
+    POSITION_HEADER,
     AssessmentId,
     ClosedJSONBody,
+    LedgerPosition,
     LicenseId,
     Skill,
     problems,
@@ -26,10 +29,17 @@ from skill_ledger.api.schemas import (
     AssessResponse,
     CommandResponse,
 )
-from skill_ledger.assessments import Assessments
+from skill_ledger.assessments import Answer, Assessments
 from skill_ledger.domain import Action
 
 IDENTICAL = "Identical assessment already exists"
+POSITION = [
+    ResponseHeader(
+        name=POSITION_HEADER,
+        description="Consistency token: the command's log position; send it on later reads",
+        documentation_only=True,
+    )
+]
 
 
 @post(
@@ -37,6 +47,7 @@ IDENTICAL = "Identical assessment already exists"
     guards=[allow(Action.ASSESS)],
     sync_to_thread=True,
     status_code=201,
+    response_headers=POSITION,
     tags=["assessments"],
     summary="Assess a skill: 201 created, or 200 when the points are identical",
     responses={
@@ -67,7 +78,11 @@ def assess(
         assessment=AssessmentOut.of(answer.assessment),
         message=None if created else IDENTICAL,
     )
-    return Response(body, status_code=201 if created else 200)
+    return Response(
+        body,
+        status_code=201 if created else 200,
+        headers={POSITION_HEADER: str(answer.position)},
+    )
 
 
 @get(
@@ -83,9 +98,10 @@ def history(
     assessments: Assessments,
     license_id: LicenseId,
     skill: Skill,
+    position: LedgerPosition = 0,
 ) -> list[AssessmentOut]:
     """All statuses, newest first."""
-    rows = assessments.history(actor_of(request), license_id, skill)
+    rows = assessments.history(actor_of(request), license_id, skill, token=position)
     return [AssessmentOut.of(row) for row in rows]
 
 
@@ -98,10 +114,13 @@ def history(
     responses=problems(*COMMON, 404),
 )
 def get_assessment(
-    request: Request[User, Token, Any], assessments: Assessments, assessment_id: AssessmentId
+    request: Request[User, Token, Any],
+    assessments: Assessments,
+    assessment_id: AssessmentId,
+    position: LedgerPosition = 0,
 ) -> AssessmentOut:
     """The assessment as the read table holds it."""
-    return AssessmentOut.of(assessments.get(actor_of(request), assessment_id))
+    return AssessmentOut.of(assessments.get(actor_of(request), assessment_id, token=position))
 
 
 @post(
@@ -109,16 +128,16 @@ def get_assessment(
     guards=[allow(Action.VALIDATE)],
     sync_to_thread=True,
     status_code=200,
+    response_headers=POSITION,
     tags=["assessments"],
     summary="Validate an assessment (admins; never the assessor)",
     responses=problems(*COMMON, 404, 409),
 )
 def validate(
     request: Request[User, Token, Any], assessments: Assessments, assessment_id: AssessmentId
-) -> CommandResponse:
+) -> Response[CommandResponse]:
     """ASSESSED → VALIDATED; again on a VALIDATED one records nothing."""
-    answer = assessments.validate(actor_of(request), assessment_id)
-    return CommandResponse(success=True, assessment=AssessmentOut.of(answer.assessment))
+    return _command(assessments.validate(actor_of(request), assessment_id))
 
 
 @post(
@@ -126,6 +145,7 @@ def validate(
     guards=[allow(Action.ARCHIVE)],
     sync_to_thread=True,
     status_code=200,
+    response_headers=POSITION,
     tags=["assessments"],
     summary="Archive an assessment with a reason (admins, or the assessing instructor)",
     responses=problems(400, *COMMON, 404, 409, 413, 415),
@@ -135,10 +155,15 @@ def archive(
     assessments: Assessments,
     assessment_id: AssessmentId,
     data: ClosedJSONBody[ArchiveRequest],
-) -> CommandResponse:
+) -> Response[CommandResponse]:
     """→ ARCHIVED; again on an ARCHIVED one records nothing."""
-    answer = assessments.archive(actor_of(request), assessment_id, data.reason)
-    return CommandResponse(success=True, assessment=AssessmentOut.of(answer.assessment))
+    return _command(assessments.archive(actor_of(request), assessment_id, data.reason))
+
+
+def _command(answer: Answer) -> Response[CommandResponse]:
+    """A validate or archive answer, with its consistency token."""
+    body = CommandResponse(success=True, assessment=AssessmentOut.of(answer.assessment))
+    return Response(body, headers={POSITION_HEADER: str(answer.position)})
 
 
 ASSESSMENT_ROUTES = [assess, history, get_assessment, validate, archive]

@@ -32,6 +32,20 @@ LicenseId = FromPath[
     ]
 ]
 Skill = FromPath[Annotated[str, Parameter(min_length=1, max_length=64, description="Skill name")]]
+POSITION_HEADER = "X-Ledger-Position"
+# The consistency token: a command's answer carries it; a read sent with it (to any API node)
+# sees that command (a replica serves it once replayed past it, else the primary does).
+LedgerPosition = Annotated[
+    int,
+    Parameter(
+        header=POSITION_HEADER,
+        ge=0,
+        le=MAX_LICENSE_ID,
+        required=False,
+        description="Consistency token from a command's answer: the read reflects that command",
+        schema_extra={"minimum": 0, "maximum": MAX_LICENSE_ID},
+    ),
+]
 AssessmentId = FromPath[Annotated[UUID, Parameter(description="Assessment id")]]
 # A JSON body whose schema says what the server enforces: unknown fields are refused.
 ClosedJSONBody = Annotated[
