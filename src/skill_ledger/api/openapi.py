@@ -14,7 +14,7 @@ from litestar.openapi.spec.enums import OpenAPIType
 from litestar.params import Body, FromPath, Parameter
 from litestar.routes import HTTPRoute
 
-from skill_ledger.api.errors import PROBLEM_MEDIA_TYPE
+from skill_ledger.api.errors import POSITION_HEADER, PROBLEM_MEDIA_TYPE
 from skill_ledger.api.schemas import Problem
 
 MAX_LICENSE_ID = 2**63 - 1
@@ -32,7 +32,6 @@ LicenseId = FromPath[
     ]
 ]
 Skill = FromPath[Annotated[str, Parameter(min_length=1, max_length=64, description="Skill name")]]
-POSITION_HEADER = "X-Ledger-Position"
 # The consistency token: a command's answer carries it; a read sent with it (to any API node)
 # sees that command (a replica serves it once replayed past it, else the primary does).
 LedgerPosition = Annotated[
