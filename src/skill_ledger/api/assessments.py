@@ -5,16 +5,16 @@ from __future__ import annotations
 from typing import Any
 
 from litestar import Request, Response, get, post
-from litestar.datastructures import ResponseHeader
 from litestar.openapi.datastructures import ResponseSpec
 from litestar.security.jwt import Token
 
 from skill_ledger.accounts import User
 from skill_ledger.api.auth import actor_of
+from skill_ledger.api.errors import POSITION_HEADER
 from skill_ledger.api.guards import allow
 from skill_ledger.api.openapi import (
+    CARRIES_POSITION,
     COMMON,
-    POSITION_HEADER,
     AssessmentId,
     ClosedJSONBody,
     LedgerPosition,
@@ -33,13 +33,7 @@ from skill_ledger.assessments import Answer, Assessments
 from skill_ledger.domain import Action
 
 IDENTICAL = "Identical assessment already exists"
-POSITION = [
-    ResponseHeader(
-        name=POSITION_HEADER,
-        description="Consistency token: the command's log position; send it on later reads",
-        documentation_only=True,
-    )
-]
+POSITION = {CARRIES_POSITION: True}
 
 
 @post(
@@ -47,7 +41,7 @@ POSITION = [
     guards=[allow(Action.ASSESS)],
     sync_to_thread=True,
     status_code=201,
-    response_headers=POSITION,
+    opt=POSITION,
     tags=["assessments"],
     summary="Assess a skill: 201 created, or 200 when the points are identical",
     responses={
@@ -128,7 +122,7 @@ def get_assessment(
     guards=[allow(Action.VALIDATE)],
     sync_to_thread=True,
     status_code=200,
-    response_headers=POSITION,
+    opt=POSITION,
     tags=["assessments"],
     summary="Validate an assessment (admins; never the assessor)",
     responses=problems(*COMMON, 404, 409),
@@ -145,7 +139,7 @@ def validate(
     guards=[allow(Action.ARCHIVE)],
     sync_to_thread=True,
     status_code=200,
-    response_headers=POSITION,
+    opt=POSITION,
     tags=["assessments"],
     summary="Archive an assessment with a reason (admins, or the assessing instructor)",
     responses=problems(400, *COMMON, 404, 409, 413, 415),

@@ -76,6 +76,13 @@ HEADERS = {
     "429": (RETRY_AFTER,),
     "503": (RETRY_AFTER,),
 }
+CARRIES_POSITION = "carries_position"
+"""A route handler's opt flag: its 2xx answers carry X-Ledger-Position."""
+POSITION_ANSWER = (
+    POSITION_HEADER,
+    OpenAPIType.INTEGER,
+    "Consistency token: the command's log position; send it on later reads (to any node)",
+)
 
 
 def problems(*codes: int, described: Mapping[int, str] | None = None) -> dict[int, ResponseSpec]:
@@ -125,6 +132,11 @@ def document_exactly(app: Litestar) -> None:
                 }
                 for code, response in operation.responses.items():
                     problem = response.content and PROBLEM_MEDIA_TYPE in response.content
+                    if code.startswith("2") and handler.opt.get(CARRIES_POSITION):
+                        name, kind, text = POSITION_ANSWER
+                        response.headers = {
+                            name: OpenAPIHeader(schema=Schema(type=kind), description=text)
+                        }
                     if problem and code in HEADERS:
                         response.headers = {
                             name: OpenAPIHeader(schema=Schema(type=kind), description=text)
