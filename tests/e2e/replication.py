@@ -10,6 +10,7 @@ import os
 import shutil
 import socket
 import tempfile
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -60,11 +61,24 @@ class ReplicatingCluster(PrivateCluster):
             "-D", str(self.datadir), "-R", "-X", "stream", "-c", "fast",
         )  # fmt: skip
 
-    def sql(self, statement: str) -> object:
+    def sql(self, statement: str, dbname: str = "postgres") -> object:
         """Run one statement in autocommit; its first column of the first row."""
-        with psycopg.connect(self.url().conninfo(), autocommit=True) as conn:
+        with psycopg.connect(self.url(dbname).conninfo(), autocommit=True) as conn:
             row = conn.execute(statement).fetchone()
         return row[0] if row else None
+
+    def wait_for_table(self, dbname: str, table: str, timeout: float = 30.0) -> None:
+        """Wait until the standby has replayed the creation of `table` in `dbname`."""
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                if self.sql(f"SELECT to_regclass('{table}') IS NOT NULL", dbname):
+                    return
+            except psycopg.OperationalError:
+                pass  # the database itself is not replayed yet
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"the standby did not replay {dbname}.{table}")
+            time.sleep(0.05)
 
 
 def _directory() -> Path:
