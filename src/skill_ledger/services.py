@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -114,6 +115,7 @@ class Services:
             durable=False,
             name="ledger-projection",
             breaker=db.breaker,
+            application_name=f"ledger-projection/{os.getpid()}",
         )
         projector = Projector(
             projection_db,

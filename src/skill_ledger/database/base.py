@@ -104,6 +104,12 @@ class Session(Protocol):
     def try_lock(self, key: int) -> bool:
         """Take a session-level advisory lock without waiting; True when taken."""
 
+    def limit_silence(self, seconds: float) -> None:
+        """Have the server end this session when the client sends nothing for `seconds`."""
+
+    def heartbeat(self) -> None:
+        """One round trip: the session is alive (and not silent)."""
+
 
 RowWriter = Callable[[Sequence[Sequence[Any]]], None]
 StoredRow = tuple[UUID, int, str, bytes]
@@ -194,6 +200,10 @@ class Database(ABC):
     @abstractmethod
     def serialize(self, cursor: Cursor, key: int) -> None:
         """Hold a lock on `key` until this write transaction ends (writers of `key` take turns)."""
+
+    @abstractmethod
+    def limit_idle_transaction(self, cursor: Cursor, seconds: float) -> None:
+        """End this transaction's session if its client goes silent inside it for `seconds`."""
 
     @abstractmethod
     def notify_clause(self, channel: str, payload: str) -> tuple[str, tuple[Any, ...]]:

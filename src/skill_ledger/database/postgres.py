@@ -8,6 +8,7 @@ from typing import Any
 from uuid import UUID
 
 import psycopg
+from psycopg.conninfo import make_conninfo
 from psycopg_pool import ConnectionPool, PoolTimeout
 
 from skill_ledger.database.base import (
@@ -59,6 +60,16 @@ class PostgresSession:
         row = self.connection.execute("SELECT pg_try_advisory_lock(%s)", (key,)).fetchone()
         return bool(row and row[0])
 
+    def limit_silence(self, seconds: float) -> None:
+        """idle_session_timeout: a frozen or cut-off client's session (and locks) end on time."""
+        self.connection.execute(
+            "SELECT set_config('idle_session_timeout', %s, false)", (f"{int(seconds * 1000)}",)
+        )
+
+    def heartbeat(self) -> None:
+        """SELECT 1."""
+        self.connection.execute("SELECT 1")
+
 
 class PostgresDatabase(Database):
     """A psycopg connection pool; failures open the shared breaker."""
@@ -81,9 +92,12 @@ class PostgresDatabase(Database):
         durable: bool,
         name: str,
         breaker: Breaker | None,
+        application_name: str = "",
     ) -> None:
         self.url = url
         self.conninfo = url.conninfo()
+        if application_name:
+            self.conninfo = make_conninfo(self.conninfo, application_name=application_name)
         self._connect_timeout = max(1, int(connect_timeout))
         self.breaker = breaker or Breaker(self.ping)
         self.breaker.on_recover(self.discard_broken)
@@ -231,6 +245,14 @@ class PostgresDatabase(Database):
     def serialize(self, cursor: Cursor, key: int) -> None:
         """A transaction-level advisory lock."""
         cursor.execute("SELECT pg_advisory_xact_lock(%s)", (key,))
+
+    def limit_idle_transaction(self, cursor: Cursor, seconds: float) -> None:
+        """idle_in_transaction_session_timeout for this transaction: a frozen client's row locks
+        are freed on time instead of when TCP gives up."""
+        cursor.execute(
+            "SELECT set_config('idle_in_transaction_session_timeout', %s, true)",
+            (f"{int(seconds * 1000)}",),
+        )
 
     def notify_clause(self, channel: str, payload: str) -> tuple[str, tuple[Any, ...]]:
         """pg_notify in the RETURNING list: delivered when the transaction commits."""

@@ -36,6 +36,11 @@ EVENTS_CHANNEL = "ledger_events"
 STALL_RETRY_SECONDS = 2.0
 """While stalled, how often the projector tries the failing event again (a rebuild may fix it)."""
 REMEDY = "ledger projection rebuild"
+SILENCE_SECONDS = 3.0
+"""A projector's session (and a batch transaction) silent this long is ended by the server, so
+a frozen or cut-off leader frees the lead and the tracking row for a standby within seconds,
+not when TCP gives up. Sessions send a heartbeat well within it."""
+HEARTBEAT_SECONDS = 1.0
 
 ProgressCallback = Callable[[int, int], None]
 DelaysCallback = Callable[[list[float]], None]
@@ -66,6 +71,25 @@ def apply_events(cursor: Cursor, db: Database, after: int, events: list[Any]) ->
         getattr(e, KEY): rows[getattr(e, KEY)] for e, effect in effects if effect
     }
     return write_rows(cursor, touched.values())
+
+
+class _Heartbeat:
+    """A leader's session heartbeats at most every HEARTBEAT_SECONDS."""
+
+    def __init__(self, session: Session) -> None:
+        self.session = session
+        self.last = time.monotonic()
+
+    def maybe(self) -> None:
+        """Beat if the last beat is a heartbeat interval old."""
+        now = time.monotonic()
+        if now - self.last >= HEARTBEAT_SECONDS:
+            self.session.heartbeat()
+            self.last = now
+
+    def progress(self, done: int, total: int) -> None:
+        """A catch-up's progress callback: beat between batches."""
+        self.maybe()
 
 
 class Projector:
@@ -193,6 +217,7 @@ class Projector:
 
     def _project_batch(self) -> int:
         with self.db.transaction() as cursor:
+            self.db.limit_idle_transaction(cursor, SILENCE_SECONDS)
             position = self.tracking.lock(cursor)
             logged = self.eventlog.read(cursor, position, self.batch_size)
             if not logged:
@@ -334,13 +359,17 @@ class Projector:
                 self._kick.wait(self.poll_seconds)
                 self._kick.clear()
 
-    def _catch_up_unless_stalled(self, stop: threading.Event) -> int:
+    def _catch_up_unless_stalled(
+        self, stop: threading.Event, session: Session | None = None
+    ) -> int:
         """Catch up; when stalled, wait a while (keeping the lead) and say 0.
 
-        The stall was logged once, where it was recorded; every retry counts a failure.
+        The stall was logged once, where it was recorded; every retry counts a failure. A
+        leader's session beats between batches, so a long catch-up keeps the lead.
         """
+        beat = None if session is None else _Heartbeat(session)
         try:
-            return self.catch_up()
+            return self.catch_up(None if beat is None else beat.progress)
         except Exception:
             if self.stall is None:
                 raise
@@ -349,6 +378,7 @@ class Projector:
 
     def _follow_notifications(self, session: Session, stop: threading.Event) -> None:
         """Lead (hold the advisory lock, LISTEN for events, project) or stand by until it frees."""
+        session.limit_silence(SILENCE_SECONDS)
         session.listen(PROJECTED_CHANNEL)
         while not stop.is_set():
             if session.try_lock(self.lock_key):
@@ -360,18 +390,20 @@ class Projector:
                     self.leading = False
                 return
             self.observe(self.tracking.state())
-            for payload in session.notifications(self.idle_seconds):
+            for payload in session.notifications(min(self.idle_seconds, HEARTBEAT_SECONDS)):
                 self._heard(payload)
 
     def _lead(self, session: Session, stop: threading.Event) -> None:
         session.listen(EVENTS_CHANNEL)
-        self._catch_up_unless_stalled(stop)
+        beat = _Heartbeat(session)
+        self._catch_up_unless_stalled(stop, session)
         while not stop.is_set():
             woken = self._kick.is_set()
             self._kick.clear()
             if not woken:
                 session.notifications(min(self.idle_seconds, 0.25))
-            self._catch_up_unless_stalled(stop)
+            beat.maybe()
+            self._catch_up_unless_stalled(stop, session)
 
     def follow(self, stop: threading.Event) -> None:
         """Track another process's projector (read-your-writes waits in a process without one)."""
