@@ -153,6 +153,11 @@ class LedgerCollector(Collector):
             value=0.0 if status.stall is None else 1.0,
         )
         yield GaugeMetricFamily(
+            "ledger_projector_leading",
+            "1 while this process's projector holds the lead (0: standing by, or none here)",
+            value=1.0 if self.services.projector.leading else 0.0,
+        )
+        yield GaugeMetricFamily(
             "ledger_projection_lag_seconds",
             "Age of the oldest event not yet projected (0 when caught up)",
             value=lag_seconds,
@@ -170,6 +175,11 @@ class LedgerCollector(Collector):
             "1 when the backlog passes report_settings' thresholds (> 50 pending or > 48 h)",
             value=1.0 if backlog.alert else 0.0,
         )
+
+
+def register_database_gauges(services: Services) -> None:
+    """Serve the database's gauges from the default registry too (`ledger project`'s port)."""
+    REGISTRY.register(LedgerCollector(services))
 
 
 def exposition(services: Services) -> tuple[bytes, str]:

@@ -18,7 +18,7 @@ from skill_ledger.cli.common import (
     out,
     progress,
 )
-from skill_ledger.metrics import PrometheusObserver
+from skill_ledger.metrics import PrometheusObserver, register_database_gauges
 from skill_ledger.readside.projector import REMEDY
 from skill_ledger.services import check_signing_key
 from skill_ledger.settings import ConfigurationError
@@ -34,7 +34,7 @@ def project(
     once: Annotated[bool, typer.Option("--once", help="Catch up, then exit.")] = False,
     metrics_port: Annotated[
         int | None,
-        typer.Option(help="Serve Prometheus metrics (projection delay) on this port."),
+        typer.Option(help="Serve Prometheus metrics (projection delay, lag, leading) on this port."),
     ] = None,
     no_tree: Annotated[
         bool, typer.Option("--no-tree", help="Keep no Merkle tree here (another process does).")
@@ -50,6 +50,7 @@ def project(
             fail(str(e), EXIT_USAGE)
     with opened_services(settings, observer=observer) as services:
         if metrics_port is not None:
+            register_database_gauges(services)
             start_http_server(metrics_port, addr="127.0.0.1")
         if once:
             try:

@@ -41,6 +41,8 @@ SILENCE_SECONDS = 3.0
 a frozen or cut-off leader frees the lead and the tracking row for a standby within seconds,
 not when TCP gives up. Sessions send a heartbeat well within it."""
 HEARTBEAT_SECONDS = 1.0
+STEP_BACK_SECONDS = 2.0
+"""A leader that lost its session stands by this long first, so a healthy standby takes over."""
 
 ProgressCallback = Callable[[int, int], None]
 DelaysCallback = Callable[[list[float]], None]
@@ -126,6 +128,7 @@ class Projector:
             hashlib.sha256(name.encode()).digest()[:8], "big", signed=True
         )
         self._kick = threading.Event()
+        self._lost_lead_at = -STEP_BACK_SECONDS
 
     # -- where it stands ---------------------------------------------------------------------
 
@@ -380,12 +383,18 @@ class Projector:
         """Lead (hold the advisory lock, LISTEN for events, project) or stand by until it frees."""
         session.limit_silence(SILENCE_SECONDS)
         session.listen(PROJECTED_CHANNEL)
+        stepped_back = self._lost_lead_at
         while not stop.is_set():
-            if session.try_lock(self.lock_key):
+            if time.monotonic() - stepped_back >= STEP_BACK_SECONDS and session.try_lock(
+                self.lock_key
+            ):
                 self.leading = True
                 log.info("projector_leading", projection=self.name)
                 try:
                     self._lead(session, stop)
+                except BaseException:
+                    self._lost_lead_at = time.monotonic()
+                    raise
                 finally:
                     self.leading = False
                 return
