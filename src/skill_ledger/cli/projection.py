@@ -34,7 +34,9 @@ def project(
     once: Annotated[bool, typer.Option("--once", help="Catch up, then exit.")] = False,
     metrics_port: Annotated[
         int | None,
-        typer.Option(help="Serve Prometheus metrics (projection delay, lag, leading) on this port."),
+        typer.Option(
+            help="Serve Prometheus metrics (projection delay, lag, leading) on this port."
+        ),
     ] = None,
     no_tree: Annotated[
         bool, typer.Option("--no-tree", help="Keep no Merkle tree here (another process does).")

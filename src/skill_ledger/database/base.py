@@ -202,6 +202,11 @@ class Database(ABC):
         """Hold a lock on `key` until this write transaction ends (writers of `key` take turns)."""
 
     @abstractmethod
+    def end_stale_writers(self) -> int:
+        """End other processes' sessions of this pool's family caught inside a writing
+        transaction (a former leader that froze): their row locks go with them. How many."""
+
+    @abstractmethod
     def limit_idle_transaction(self, cursor: Cursor, seconds: float) -> None:
         """End this transaction's session if its client goes silent inside it for `seconds`."""
 

@@ -96,6 +96,7 @@ class PostgresDatabase(Database):
     ) -> None:
         self.url = url
         self.conninfo = url.conninfo()
+        self.application_name = application_name
         if application_name:
             self.conninfo = make_conninfo(self.conninfo, application_name=application_name)
         self._connect_timeout = max(1, int(connect_timeout))
@@ -245,6 +246,21 @@ class PostgresDatabase(Database):
     def serialize(self, cursor: Cursor, key: int) -> None:
         """A transaction-level advisory lock."""
         cursor.execute("SELECT pg_advisory_xact_lock(%s)", (key,))
+
+    def end_stale_writers(self) -> int:
+        """pg_terminate_backend on the family's (`name/…`) other sessions with a transaction id."""
+        if not self.application_name:
+            return 0
+        family = self.application_name.split("/", 1)[0] + "/%"
+        with self.transaction() as cursor:
+            cursor.execute(
+                "SELECT count(*) FILTER (WHERE pg_terminate_backend(pid)) FROM pg_stat_activity "
+                "WHERE datname = current_database() AND application_name LIKE %s "
+                "AND application_name <> %s AND backend_xid IS NOT NULL",
+                (family, self.application_name),
+            )
+            row = cursor.fetchone()
+        return int(row[0]) if row else 0
 
     def limit_idle_transaction(self, cursor: Cursor, seconds: float) -> None:
         """idle_in_transaction_session_timeout for this transaction: a frozen client's row locks

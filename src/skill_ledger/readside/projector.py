@@ -404,6 +404,9 @@ class Projector:
 
     def _lead(self, session: Session, stop: threading.Event) -> None:
         session.listen(EVENTS_CHANNEL)
+        fenced = self.db.end_stale_writers()  # a frozen former leader's batch holds the row
+        if fenced:
+            log.warning("projector_fenced_former_leader", sessions=fenced, projection=self.name)
         beat = _Heartbeat(session)
         self._catch_up_unless_stalled(stop, session)
         while not stop.is_set():
