@@ -23,7 +23,7 @@ from bench.library import library_env
 from skill_ledger.application import APPLICATION_NAME, Ledger
 from skill_ledger.database import open_database
 from skill_ledger.database.postgres import PostgresDatabase
-from skill_ledger.readside.projector import apply_events
+from skill_ledger.readside.apply import apply_events
 from skill_ledger.readside.table import TABLE
 from skill_ledger.services import Services
 from skill_ledger.settings import DatabaseURL, Settings

@@ -19,6 +19,7 @@ from skill_ledger.cli.common import (
     progress,
 )
 from skill_ledger.metrics import PrometheusObserver, register_database_gauges
+from skill_ledger.readside.bluegreen import SwapStats
 from skill_ledger.readside.projector import REMEDY
 from skill_ledger.services import check_signing_key
 from skill_ledger.settings import ConfigurationError
@@ -78,12 +79,22 @@ def project(
 
 @app.command("rebuild")
 def rebuild() -> None:
-    """Rebuild football_skill_assessments from the first event, with progress."""
+    """Rebuild football_skill_assessments from the first event, with progress.
+
+    On PostgreSQL the new table is filled beside the live one while the projector and the API
+    keep serving, then swapped in by one short transaction; on SQLite it is rebuilt in place.
+    """
     with opened_services() as services, progress("rebuilding", transient=False) as on_progress:
         stats = services.projector.rebuild(on_progress)
+    swapped = (
+        f"; swapped in after catching up {stats.caught_up} events, "
+        f"blocking readers and the projector {stats.swap_ms:.1f} ms"
+        if isinstance(stats, SwapStats)
+        else ""
+    )
     out.print(
         f"rebuilt {stats.rows} rows from {stats.events} events in {stats.seconds:.2f} s "
-        f"({stats.events_per_second:,.0f} events/s); position {stats.position}"
+        f"({stats.events_per_second:,.0f} events/s); position {stats.position}{swapped}"
     )
 
 

@@ -134,6 +134,8 @@ class Database(ABC):
     """What the driver raises when it refuses a statement (constraints, bad data, bad SQL)."""
     connection_errors: tuple[type[Exception], ...]
     """What the driver raises when the connection or server fails."""
+    swaps_tables: bool = False
+    """A rebuilt table can be filled beside the live one and swapped in (blue-green)."""
 
     @abstractmethod
     def open(self) -> None:
@@ -200,6 +202,15 @@ class Database(ABC):
     @abstractmethod
     def serialize(self, cursor: Cursor, key: int) -> None:
         """Hold a lock on `key` until this write transaction ends (writers of `key` take turns)."""
+
+    def create_table_like(self, cursor: Cursor, table: str, like: str) -> None:
+        """Create the empty `table` with `like`'s columns, defaults, constraints and indexes."""
+        raise NotImplementedError("this backend rebuilds in place")
+
+    def swap_tables(self, cursor: Cursor, live: str, replacement: str) -> None:
+        """Put `replacement` in `live`'s place in this transaction: its views and grants
+        recreated over it, its indexes named as before, the old table dropped."""
+        raise NotImplementedError("this backend rebuilds in place")
 
     @abstractmethod
     def end_stale_writers(self) -> int:

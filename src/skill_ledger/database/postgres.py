@@ -11,6 +11,7 @@ import psycopg
 from psycopg.conninfo import make_conninfo
 from psycopg_pool import ConnectionPool, PoolTimeout
 
+from skill_ledger.database import swap
 from skill_ledger.database.base import (
     Breaker,
     Cursor,
@@ -82,6 +83,7 @@ class PostgresDatabase(Database):
     integrity_errors = (psycopg.IntegrityError,)
     statement_errors = (psycopg.IntegrityError, psycopg.DataError, psycopg.ProgrammingError)
     connection_errors = (psycopg.Error, DatabaseUnavailable)
+    swaps_tables = True
 
     def __init__(
         self,
@@ -246,6 +248,14 @@ class PostgresDatabase(Database):
     def serialize(self, cursor: Cursor, key: int) -> None:
         """A transaction-level advisory lock."""
         cursor.execute("SELECT pg_advisory_xact_lock(%s)", (key,))
+
+    def create_table_like(self, cursor: Cursor, table: str, like: str) -> None:
+        """CREATE TABLE … (LIKE … INCLUDING ALL), after dropping a leftover."""
+        swap.create_table_like(cursor, table, like)
+
+    def swap_tables(self, cursor: Cursor, live: str, replacement: str) -> None:
+        """Rename the replacement into place; views, grants and index names carried over."""
+        swap.swap_tables(cursor, live, replacement)
 
     def end_stale_writers(self) -> int:
         """pg_terminate_backend on the family's (`name/…`) other sessions with a transaction id."""

@@ -9,17 +9,16 @@ from collections.abc import Callable
 from contextlib import suppress
 from datetime import datetime
 from typing import Any
-from uuid import UUID
 
 import structlog
 
 from skill_ledger.database import Cursor, Database, Session
-from skill_ledger.domain import Assessment, effect_of, fold
-from skill_ledger.domain.assessment import KEY
 from skill_ledger.eventstore.log import EventLog
+from skill_ledger.readside import bluegreen
 from skill_ledger.readside import rebuild as bulk
+from skill_ledger.readside.apply import apply_events
 from skill_ledger.readside.progress import PositionWatch, ProjectionStatus, stall_of
-from skill_ledger.readside.table import TABLE, select_by_ids, write_rows
+from skill_ledger.readside.table import TABLE
 from skill_ledger.readside.tracking import (
     PROJECTED_CHANNEL,
     PositionAlreadyProjected,
@@ -50,29 +49,6 @@ DelaysCallback = Callable[[list[float]], None]
 
 class _RollBack(Exception):
     """Ends a transaction that only looked (its changes are rolled back)."""
-
-
-def apply_events(cursor: Cursor, db: Database, after: int, events: list[Any]) -> int:
-    """Fold events (those after position `after`) into the rows they touch and write them."""
-    effects = [(event, effect_of(event)) for event in events]
-    created = {getattr(e, KEY) for e, effect in effects if effect and effect.creates}
-    needed = {
-        getattr(e, KEY)
-        for e, effect in effects
-        if effect and not effect.creates and getattr(e, KEY) not in created
-    }
-    rows = select_by_ids(cursor, db, needed)
-    missing = needed - rows.keys()
-    if missing:
-        raise ProjectionError(
-            f"Events after position {after} refer to assessments the read table lacks: "
-            f"{sorted(map(str, missing))[:5]}"
-        )
-    fold(rows, events)
-    touched: dict[UUID, Assessment] = {
-        getattr(e, KEY): rows[getattr(e, KEY)] for e, effect in effects if effect
-    }
-    return write_rows(cursor, touched.values())
 
 
 class _Heartbeat:
@@ -441,9 +417,17 @@ class Projector:
 
     # -- rebuild ----------------------------------------------------------------------------
 
-    def rebuild(self, on_progress: ProgressCallback | None = None) -> bulk.RebuildStats:
-        """Rebuild the read table from the first event, in one transaction (see rebuild.py)."""
-        stats = bulk.rebuild(self.db, self.eventlog, self.tracking, on_progress)
+    def rebuild(
+        self, on_progress: ProgressCallback | None = None
+    ) -> bulk.RebuildStats | bluegreen.SwapStats:
+        """Rebuild the read table from the first event: beside the live one and swapped in
+        where the backend can (bluegreen.py), else in place in one transaction (rebuild.py)."""
+        if self.db.swaps_tables:
+            stats: bulk.RebuildStats | bluegreen.SwapStats = bluegreen.rebuild(
+                self.db, self.eventlog, self.tracking, on_progress
+            )
+        else:
+            stats = bulk.rebuild(self.db, self.eventlog, self.tracking, on_progress)
         self.watch.reset(stats.position)
         self._recovered(stats.position)
         return stats
