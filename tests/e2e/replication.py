@@ -25,24 +25,21 @@ REPLICATION = "-c wal_level=replica -c max_wal_senders=8 -c hot_standby=on"
 STANDBY = "-c hot_standby_feedback=on -c wal_receiver_status_interval=1s"
 
 
-_handed_out: set[int] = set()
+_next = [0]
 
 
 def free_port_in_range() -> int:
-    """A port of 57000–57099 nobody listens on right now, never the same twice in a process."""
-    for port in PORTS:
-        if port in _handed_out:
-            continue
+    """A port of 57000–57099 nobody listens on right now; successive calls go round the range,
+    so a port handed out but not yet bound is not handed out again soon."""
+    for step in range(len(PORTS)):
+        port = PORTS[(_next[0] + step) % len(PORTS)]
         with socket.socket() as sock:
             try:
                 sock.bind(("127.0.0.1", port))
             except OSError:
                 continue
-            _handed_out.add(port)
-            return port
-    if _handed_out:  # every port was handed out once: those closed since are free again
-        _handed_out.clear()
-        return free_port_in_range()
+        _next[0] = (_next[0] + step + 1) % len(PORTS)
+        return port
     raise RuntimeError("no free port in 57000–57099")
 
 

@@ -51,6 +51,15 @@ class _RollBack(Exception):
     """Ends a transaction that only looked (its changes are rolled back)."""
 
 
+def _alive(session: Session) -> bool:
+    """Whether the session still answers."""
+    try:
+        session.heartbeat()
+    except Exception:
+        return False
+    return True
+
+
 class _Heartbeat:
     """A leader's session heartbeats at most every HEARTBEAT_SECONDS."""
 
@@ -369,7 +378,8 @@ class Projector:
                 try:
                     self._lead(session, stop)
                 except BaseException:
-                    self._lost_lead_at = time.monotonic()
+                    if not _alive(session):  # lost the session: let a healthy standby lead
+                        self._lost_lead_at = time.monotonic()
                     raise
                 finally:
                     self.leading = False
