@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import itertools
 import threading
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -124,3 +125,29 @@ def test_commands_reads_and_the_live_projector_go_on_during_a_rebuild(
         "readers never see an empty or partial table"
     )
     assert table == folded
+
+
+def test_code_with_a_new_projection_version_rebuilds_in_the_background_and_swaps(
+    postgres_url: DatabaseURL, open_services: Callable[..., Services]
+) -> None:
+    old = open_services(postgres_url)
+    cast = seed_cast(old)
+    old.start_projector()
+    for points, skill in enumerate(DEFAULT_SKILLS[:4]):
+        old.assessments.assess(cast.instructor, cast.license_id, skill, points, 10, "")
+    assert old.projector.tracking.version() == 1
+    old.close()
+
+    new = open_services(postgres_url)
+    new.projector.version = 2
+    new.start_projector()
+    deadline = time.monotonic() + 30
+    while new.projector.tracking.version() != 2 and time.monotonic() < deadline:
+        new.assessments.assess(cast.instructor, cast.license_id, "passing", 5, 10, "meanwhile")
+        time.sleep(0.05)
+    new.consistency.reach_head()
+    table, folded = table_and_fold(new)
+
+    assert new.projector.tracking.version() == 2
+    assert table == folded
+    assert catalogue(new)["leftovers"] == set()

@@ -10,6 +10,7 @@ table's position. Readers and writers wait only for that transaction (`swap_ms`)
 
 from __future__ import annotations
 
+import hashlib
 import time
 from dataclasses import dataclass
 
@@ -17,13 +18,14 @@ from skill_ledger.database import Cursor, Database
 from skill_ledger.eventstore.log import EventLog
 from skill_ledger.readside.apply import apply_events
 from skill_ledger.readside.rebuild import ProgressCallback, fill
-from skill_ledger.readside.table import TABLE
+from skill_ledger.readside.table import PROJECTION_VERSION, TABLE
 from skill_ledger.readside.tracking import Tracking
 
 NEXT_TABLE = f"{TABLE}__next"
 CATCH_UP_BATCH = 1000
 CLOSE_ENOUGH = 200
 """Events left for the swap transaction to apply itself: beyond this, catch up first."""
+REBUILD_LOCK = int.from_bytes(hashlib.sha256(NEXT_TABLE.encode()).digest()[:8], "big", signed=True)
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,10 +57,34 @@ def _catch_up(cursor: Cursor, db: Database, eventlog: EventLog, position: int) -
     return position, len(logged)
 
 
+class RebuildRunning(Exception):
+    """Another process is rebuilding the read table right now."""
+
+
 def rebuild(
-    db: Database, eventlog: EventLog, tracking: Tracking, on_progress: ProgressCallback | None
+    db: Database,
+    eventlog: EventLog,
+    tracking: Tracking,
+    on_progress: ProgressCallback | None,
+    version: int = PROJECTION_VERSION,
 ) -> SwapStats:
-    """Fill NEXT_TABLE from the log, catch it up, swap it in (PostgreSQL: `db.swaps_tables`)."""
+    """Fill NEXT_TABLE from the log, catch it up, swap it in (PostgreSQL: `db.swaps_tables`).
+
+    One rebuild at a time (a session advisory lock): RebuildRunning otherwise.
+    """
+    with db.session() as session:
+        if session is not None and not session.try_lock(REBUILD_LOCK):
+            raise RebuildRunning("another process is rebuilding the read table")
+        return _rebuild(db, eventlog, tracking, on_progress, version)
+
+
+def _rebuild(
+    db: Database,
+    eventlog: EventLog,
+    tracking: Tracking,
+    on_progress: ProgressCallback | None,
+    version: int,
+) -> SwapStats:
     started = time.perf_counter()
     with db.transaction() as cursor:
         db.create_table_like(cursor, NEXT_TABLE, TABLE)
@@ -82,6 +108,7 @@ def rebuild(
                 break
         db.swap_tables(cursor, TABLE, NEXT_TABLE)
         tracking.reset(cursor, position)
+        tracking.set_version(cursor, version)
     done = time.perf_counter()
     return SwapStats(
         events=events,

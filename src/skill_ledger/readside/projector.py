@@ -18,7 +18,7 @@ from skill_ledger.readside import bluegreen
 from skill_ledger.readside import rebuild as bulk
 from skill_ledger.readside.apply import apply_events
 from skill_ledger.readside.progress import PositionWatch, ProjectionStatus, stall_of
-from skill_ledger.readside.table import TABLE
+from skill_ledger.readside.table import PROJECTION_VERSION, TABLE
 from skill_ledger.readside.tracking import (
     PROJECTED_CHANNEL,
     PositionAlreadyProjected,
@@ -49,6 +49,14 @@ DelaysCallback = Callable[[list[float]], None]
 
 class _RollBack(Exception):
     """Ends a transaction that only looked (its changes are rolled back)."""
+
+
+def _figures(stats: bulk.RebuildStats | bluegreen.SwapStats) -> dict[str, float]:
+    """A rebuild's figures for a log line."""
+    figures = {"events": stats.events, "seconds": round(stats.seconds, 2)}
+    if isinstance(stats, bluegreen.SwapStats):
+        figures["swap_ms"] = round(stats.swap_ms, 1)
+    return figures
 
 
 def _alive(session: Session) -> bool:
@@ -91,6 +99,7 @@ class Projector:
         poll_seconds: float = 0.05,
         idle_seconds: float = 1.0,
         name: str = PROJECTION_NAME,
+        version: int = PROJECTION_VERSION,
         on_projected: DelaysCallback | None = None,
         on_failed: Callable[[], None] | None = None,
     ) -> None:
@@ -114,6 +123,8 @@ class Projector:
         )
         self._kick = threading.Event()
         self._lost_lead_at = -STEP_BACK_SECONDS
+        self.version = version
+        self._upgrading: threading.Thread | None = None
 
     # -- where it stands ---------------------------------------------------------------------
 
@@ -393,6 +404,7 @@ class Projector:
         fenced = self.db.end_stale_writers()  # a frozen former leader's batch holds the row
         if fenced:
             log.warning("projector_fenced_former_leader", sessions=fenced, projection=self.name)
+        self._upgrade_if_older()
         beat = _Heartbeat(session)
         self._catch_up_unless_stalled(stop, session)
         while not stop.is_set():
@@ -427,6 +439,37 @@ class Projector:
 
     # -- rebuild ----------------------------------------------------------------------------
 
+    def _upgrade_if_older(self) -> None:
+        """Deploying a new PROJECTION_VERSION: rebuild the table for it, swapping when caught up.
+
+        Blue-green where the backend swaps tables (in a background thread: this leader keeps
+        projecting the live table meanwhile); in place, now, elsewhere (SQLite: one process).
+        """
+        built = self.tracking.version()
+        if built > self.version:
+            log.warning("projection_newer_than_code", built=built, code=self.version)
+        if built >= self.version or self._upgrading is not None:
+            return
+        log.info("projection_upgrade_started", built=built, code=self.version)
+        if not self.db.swaps_tables:
+            self.rebuild()
+            log.info("projection_upgraded", version=self.version)
+            return
+        self._upgrading = threading.Thread(
+            target=self._upgrade, name="projection-upgrade", daemon=True
+        )
+        self._upgrading.start()
+
+    def _upgrade(self) -> None:
+        try:
+            stats = self.rebuild()
+        except Exception as e:
+            log.error("projection_upgrade_failed", error=f"{type(e).__name__}: {e}"[:300])
+        else:
+            log.info("projection_upgraded", version=self.version, **_figures(stats))
+        finally:
+            self._upgrading = None
+
     def rebuild(
         self, on_progress: ProgressCallback | None = None
     ) -> bulk.RebuildStats | bluegreen.SwapStats:
@@ -434,10 +477,10 @@ class Projector:
         where the backend can (bluegreen.py), else in place in one transaction (rebuild.py)."""
         if self.db.swaps_tables:
             stats: bulk.RebuildStats | bluegreen.SwapStats = bluegreen.rebuild(
-                self.db, self.eventlog, self.tracking, on_progress
+                self.db, self.eventlog, self.tracking, on_progress, self.version
             )
         else:
-            stats = bulk.rebuild(self.db, self.eventlog, self.tracking, on_progress)
+            stats = bulk.rebuild(self.db, self.eventlog, self.tracking, on_progress, self.version)
         self.watch.reset(stats.position)
         self._recovered(stats.position)
         return stats

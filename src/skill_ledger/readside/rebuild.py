@@ -25,7 +25,7 @@ from skill_ledger.domain import COLUMNS, RowEffect, Status, percentage
 from skill_ledger.domain.assessment import KEY, TIMESTAMP
 from skill_ledger.eventstore.log import EventLog
 from skill_ledger.eventstore.transcoder import EVENTS_BY_TOPIC, TypedMapper
-from skill_ledger.readside.table import TABLE, upsert_into
+from skill_ledger.readside.table import PROJECTION_VERSION, TABLE, upsert_into
 from skill_ledger.readside.tracking import ProjectionError, Tracking
 
 Row = list[Any]
@@ -181,7 +181,11 @@ def _ignore(_: bytes) -> None:
 
 
 def rebuild(
-    db: Database, eventlog: EventLog, tracking: Tracking, on_progress: ProgressCallback | None
+    db: Database,
+    eventlog: EventLog,
+    tracking: Tracking,
+    on_progress: ProgressCallback | None,
+    version: int = PROJECTION_VERSION,
 ) -> RebuildStats:
     """Rebuild the read table in place from the first event, in one transaction.
 
@@ -197,6 +201,7 @@ def rebuild(
         cursor.execute(f"DELETE FROM {TABLE}")
         done, written = fill(db, cursor, eventlog, TABLE, head, on_progress)
         tracking.reset(cursor, head)
+        tracking.set_version(cursor, version)
     return RebuildStats(
         events=done, rows=written, seconds=time.perf_counter() - started, position=head
     )

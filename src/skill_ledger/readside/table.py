@@ -19,6 +19,10 @@ from skill_ledger.domain import COLUMNS, RECORD_EVENTS, Assessment
 from skill_ledger.domain.assessment import TRANSITION_COLUMNS
 
 TABLE = "football_skill_assessments"
+PROJECTION_VERSION = 1
+"""The version of the fold that fills TABLE. Raise it when the fold changes what a row holds:
+the leading projector of the new code finds the older version in the tracking row, rebuilds
+the table in the background (blue-green on PostgreSQL) and swaps it in when caught up."""
 MUTABLE: tuple[str, ...] = tuple(
     column
     for column in COLUMNS
