@@ -17,6 +17,13 @@ from skill_ledger.eventstore.log import EventLog
 from skill_ledger.readside import bluegreen
 from skill_ledger.readside import rebuild as bulk
 from skill_ledger.readside.apply import apply_events
+from skill_ledger.readside.liveness import (
+    HEARTBEAT_SECONDS,
+    SILENCE_SECONDS,
+    STEP_BACK_SECONDS,
+    Heartbeat,
+    alive,
+)
 from skill_ledger.readside.progress import PositionWatch, ProjectionStatus, stall_of
 from skill_ledger.readside.table import PROJECTION_VERSION, TABLE
 from skill_ledger.readside.tracking import (
@@ -27,6 +34,7 @@ from skill_ledger.readside.tracking import (
     Tracking,
     TrackingState,
 )
+from skill_ledger.readside.upgrade import Upgrade
 
 log = structlog.get_logger("skill_ledger.projector")
 
@@ -35,56 +43,12 @@ EVENTS_CHANNEL = "ledger_events"
 STALL_RETRY_SECONDS = 2.0
 """While stalled, how often the projector tries the failing event again (a rebuild may fix it)."""
 REMEDY = "ledger projection rebuild"
-SILENCE_SECONDS = 3.0
-"""A projector's session (and a batch transaction) silent this long is ended by the server, so
-a frozen or cut-off leader frees the lead and the tracking row for a standby within seconds,
-not when TCP gives up. Sessions send a heartbeat well within it."""
-HEARTBEAT_SECONDS = 1.0
-STEP_BACK_SECONDS = 2.0
-"""A leader that lost its session stands by this long first, so a healthy standby takes over."""
-
 ProgressCallback = Callable[[int, int], None]
 DelaysCallback = Callable[[list[float]], None]
 
 
 class _RollBack(Exception):
     """Ends a transaction that only looked (its changes are rolled back)."""
-
-
-def _figures(stats: bulk.RebuildStats | bluegreen.SwapStats) -> dict[str, float]:
-    """A rebuild's figures for a log line."""
-    figures = {"events": stats.events, "seconds": round(stats.seconds, 2)}
-    if isinstance(stats, bluegreen.SwapStats):
-        figures["swap_ms"] = round(stats.swap_ms, 1)
-    return figures
-
-
-def _alive(session: Session) -> bool:
-    """Whether the session still answers."""
-    try:
-        session.heartbeat()
-    except Exception:
-        return False
-    return True
-
-
-class _Heartbeat:
-    """A leader's session heartbeats at most every HEARTBEAT_SECONDS."""
-
-    def __init__(self, session: Session) -> None:
-        self.session = session
-        self.last = time.monotonic()
-
-    def maybe(self) -> None:
-        """Beat if the last beat is a heartbeat interval old."""
-        now = time.monotonic()
-        if now - self.last >= HEARTBEAT_SECONDS:
-            self.session.heartbeat()
-            self.last = now
-
-    def progress(self, done: int, total: int) -> None:
-        """A catch-up's progress callback: beat between batches."""
-        self.maybe()
 
 
 class Projector:
@@ -124,7 +88,7 @@ class Projector:
         self._kick = threading.Event()
         self._lost_lead_at = -STEP_BACK_SECONDS
         self.version = version
-        self._upgrading: threading.Thread | None = None
+        self._upgrade = Upgrade(self.tracking, db.swaps_tables, self.rebuild)
 
     # -- where it stands ---------------------------------------------------------------------
 
@@ -366,7 +330,7 @@ class Projector:
         The stall was logged once, where it was recorded; every retry counts a failure. A
         leader's session beats between batches, so a long catch-up keeps the lead.
         """
-        beat = None if session is None else _Heartbeat(session)
+        beat = None if session is None else Heartbeat(session)
         try:
             return self.catch_up(None if beat is None else beat.progress)
         except Exception:
@@ -389,7 +353,7 @@ class Projector:
                 try:
                     self._lead(session, stop)
                 except BaseException:
-                    if not _alive(session):  # lost the session: let a healthy standby lead
+                    if not alive(session):  # lost the session: let a healthy standby lead
                         self._lost_lead_at = time.monotonic()
                     raise
                 finally:
@@ -404,8 +368,8 @@ class Projector:
         fenced = self.db.end_stale_writers()  # a frozen former leader's batch holds the row
         if fenced:
             log.warning("projector_fenced_former_leader", sessions=fenced, projection=self.name)
-        self._upgrade_if_older()
-        beat = _Heartbeat(session)
+        self._upgrade.check(self.version)
+        beat = Heartbeat(session)
         self._catch_up_unless_stalled(stop, session)
         while not stop.is_set():
             woken = self._kick.is_set()
@@ -438,37 +402,6 @@ class Projector:
                 stop.wait(1.0)
 
     # -- rebuild ----------------------------------------------------------------------------
-
-    def _upgrade_if_older(self) -> None:
-        """Deploying a new PROJECTION_VERSION: rebuild the table for it, swapping when caught up.
-
-        Blue-green where the backend swaps tables (in a background thread: this leader keeps
-        projecting the live table meanwhile); in place, now, elsewhere (SQLite: one process).
-        """
-        built = self.tracking.version()
-        if built > self.version:
-            log.warning("projection_newer_than_code", built=built, code=self.version)
-        if built >= self.version or self._upgrading is not None:
-            return
-        log.info("projection_upgrade_started", built=built, code=self.version)
-        if not self.db.swaps_tables:
-            self.rebuild()
-            log.info("projection_upgraded", version=self.version)
-            return
-        self._upgrading = threading.Thread(
-            target=self._upgrade, name="projection-upgrade", daemon=True
-        )
-        self._upgrading.start()
-
-    def _upgrade(self) -> None:
-        try:
-            stats = self.rebuild()
-        except Exception as e:
-            log.error("projection_upgrade_failed", error=f"{type(e).__name__}: {e}"[:300])
-        else:
-            log.info("projection_upgraded", version=self.version, **_figures(stats))
-        finally:
-            self._upgrading = None
 
     def rebuild(
         self, on_progress: ProgressCallback | None = None
