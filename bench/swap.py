@@ -1,0 +1,89 @@
+"""The blue-green swap under write load: what `ledger projection rebuild` makes others wait for.
+
+While the rebuild fills its new table beside the live one, a live projector (in another
+Services) keeps projecting, two clients run assess commands answered once readable, and one
+client reads a pair's history. Measured: the swap transaction's hold on the live tracking row
+and table (rebuild_swap_block_ms), failed commands, and the slowest read.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+import uuid
+
+from argon2 import PasswordHasher
+
+from bench.harness import Metrics
+from skill_ledger.domain import Actor, Role
+from skill_ledger.readside.bluegreen import SwapStats
+from skill_ledger.services import Services
+from skill_ledger.settings import DEFAULT_SKILLS, DatabaseURL, Settings
+
+WRITERS = 2
+KEYS = (
+    "rebuild_swap_block_ms",
+    "rebuild_swap_caught_up_events",
+    "rebuild_under_load_commands",
+    "rebuild_under_load_failed_commands",
+    "rebuild_under_load_read_max_ms",
+)
+
+
+def under_load(url: DatabaseURL, rebuilder: Services) -> tuple[SwapStats, Metrics]:
+    """Rebuild with `rebuilder` while commands and reads run through a live Services."""
+    live = Services.open(
+        Settings(database=url), hasher=PasswordHasher(time_cost=1, memory_cost=8, parallelism=1)
+    )
+    try:
+        suffix = uuid.uuid4().hex[:8]
+        instructor = live.accounts.add_user(
+            f"bench-{suffix}@academy.test", "bench", Role.INSTRUCTOR, "bench-password-1"
+        )
+        actor = Actor(instructor.id, Role.INSTRUCTOR)
+        license_id = live.accounts.add_license(f"bench-{suffix}@academy.test")
+        live.start_projector()
+        stop = threading.Event()
+        done = [0]
+        failed: list[str] = []
+        reads: list[float] = []
+
+        def write(index: int) -> None:
+            points = 0
+            while not stop.is_set():
+                points = (points + 1) % 11
+                try:
+                    live.assessments.assess(
+                        actor, license_id, DEFAULT_SKILLS[index], points, 10, ""
+                    )
+                    done[0] += 1
+                except Exception as e:
+                    failed.append(f"{type(e).__name__}: {e}")
+
+        def read() -> None:
+            while not stop.is_set():
+                started = time.perf_counter()
+                live.readmodel.history(license_id, DEFAULT_SKILLS[0])
+                reads.append(time.perf_counter() - started)
+                stop.wait(0.002)
+
+        threads = [threading.Thread(target=write, args=(i,)) for i in range(WRITERS)]
+        threads.append(threading.Thread(target=read))
+        for thread in threads:
+            thread.start()
+        try:
+            stats = rebuilder.projector.rebuild()
+        finally:
+            stop.set()
+            for thread in threads:
+                thread.join()
+        assert isinstance(stats, SwapStats), "PostgreSQL rebuilds blue-green"
+        return stats, {
+            "rebuild_swap_block_ms": round(stats.swap_ms, 1),
+            "rebuild_swap_caught_up_events": stats.caught_up,
+            "rebuild_under_load_commands": done[0],
+            "rebuild_under_load_failed_commands": len(failed),
+            "rebuild_under_load_read_max_ms": round(max(reads, default=0.0) * 1000, 1),
+        }
+    finally:
+        live.close()
