@@ -41,7 +41,9 @@ def under_load(url: DatabaseURL, rebuilder: Services) -> tuple[SwapStats, Metric
             f"bench-{suffix}@academy.test", "bench", Role.INSTRUCTOR, "bench-password-1"
         )
         actor = Actor(instructor.id, Role.INSTRUCTOR)
-        license_id = live.accounts.add_license(f"bench-{suffix}@academy.test")
+        student = f"bench-student-{suffix}@academy.test"
+        live.accounts.add_user(student, "student", Role.STUDENT, "bench-password-1")
+        license_id = live.accounts.add_license(student)
         live.start_projector()
         stop = threading.Event()
         done = [0]
