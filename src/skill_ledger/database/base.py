@@ -207,9 +207,12 @@ class Database(ABC):
         """Create the empty `table` with `like`'s columns, defaults, constraints and indexes."""
         raise NotImplementedError("this backend rebuilds in place")
 
-    def swap_tables(self, cursor: Cursor, live: str, replacement: str) -> None:
-        """Put `replacement` in `live`'s place in this transaction: its views and grants
-        recreated over it, its indexes named as before, the old table dropped."""
+    def swap_tables(
+        self, cursor: Cursor, live: str, replacement: str, retired: str, locked: Callable[[], None]
+    ) -> None:
+        """Put `replacement` in `live`'s place in this transaction: the views and grants
+        recreated over it, its indexes named as before, the old table renamed `retired`.
+        `locked` runs first thing under the swap's lock timeout (the caller's own locks)."""
         raise NotImplementedError("this backend rebuilds in place")
 
     @abstractmethod

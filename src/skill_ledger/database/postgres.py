@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 from uuid import UUID
@@ -253,9 +253,11 @@ class PostgresDatabase(Database):
         """CREATE TABLE … (LIKE … INCLUDING ALL), after dropping a leftover."""
         swap.create_table_like(cursor, table, like)
 
-    def swap_tables(self, cursor: Cursor, live: str, replacement: str) -> None:
+    def swap_tables(
+        self, cursor: Cursor, live: str, replacement: str, retired: str, locked: Callable[[], None]
+    ) -> None:
         """Rename the replacement into place; views, grants and index names carried over."""
-        swap.swap_tables(cursor, live, replacement)
+        swap.swap_tables(cursor, live, replacement, retired, locked)
 
     def end_stale_writers(self) -> int:
         """pg_terminate_backend on the family's (`name/…`) other sessions with a transaction id."""

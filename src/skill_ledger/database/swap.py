@@ -4,6 +4,7 @@ transaction (the catalogue queries it needs, kept out of postgres.py's connectio
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 
 from skill_ledger.database.base import Cursor
 
@@ -25,6 +26,7 @@ INDEXES = (
     "SELECT i.relname, pg_get_indexdef(i.oid) FROM pg_index x "
     "JOIN pg_class i ON i.oid = x.indexrelid WHERE x.indrelid = %s::regclass"
 )
+RETIRED_SUFFIX = "__retired"
 _INDEX_HEAD = re.compile(r"^CREATE (UNIQUE )?INDEX \S+ ON \S+ ")
 
 
@@ -54,18 +56,25 @@ def _dependent_views(cursor: Cursor, table: str) -> list[tuple[int, str, str]]:
     return sorted(found.values())  # creation order: a view after those it reads
 
 
-def swap_tables(cursor: Cursor, live: str, replacement: str) -> None:
-    """See Database.swap_tables."""
-    cursor.execute(f"SET LOCAL lock_timeout = '{SWAP_LOCK_TIMEOUT}'")
-    cursor.execute(f"LOCK TABLE {live} IN ACCESS EXCLUSIVE MODE")
+def swap_tables(
+    cursor: Cursor, live: str, replacement: str, retired: str, locked: Callable[[], None]
+) -> None:
+    """See Database.swap_tables. The catalogue is read before `locked` (which takes the locks
+    writers wait on); the old table is renamed `retired`, for dropping after the commit."""
     views = _dependent_views(cursor, live)
     grants = _grants(cursor, live) + [g for _, name, _ in views for g in _grants(cursor, name)]
     old_indexes = _indexes(cursor, live)
+    new_indexes = _indexes(cursor, replacement)
+    cursor.execute(f"SET LOCAL lock_timeout = '{SWAP_LOCK_TIMEOUT}'")
+    locked()
+    cursor.execute(f"LOCK TABLE {live} IN ACCESS EXCLUSIVE MODE")
     for _, name, _ in reversed(views):
         cursor.execute(f"DROP VIEW {name}")
-    cursor.execute(f"DROP TABLE {live}")
+    for name in old_indexes.values():
+        cursor.execute(f"ALTER INDEX {name} RENAME TO {name}{RETIRED_SUFFIX}")
+    cursor.execute(f"ALTER TABLE {live} RENAME TO {retired}")
     cursor.execute(f"ALTER TABLE {replacement} RENAME TO {live}")
-    for definition, name in _indexes(cursor, live).items():
+    for definition, name in new_indexes.items():
         old = old_indexes.get(definition)
         if old is not None and old != name:
             cursor.execute(f"ALTER INDEX {name} RENAME TO {old}")

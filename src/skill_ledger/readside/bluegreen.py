@@ -22,8 +22,9 @@ from skill_ledger.readside.table import PROJECTION_VERSION, TABLE
 from skill_ledger.readside.tracking import Tracking
 
 NEXT_TABLE = f"{TABLE}__next"
+RETIRED_TABLE = f"{TABLE}__retired"
 CATCH_UP_BATCH = 1000
-CLOSE_ENOUGH = 200
+CLOSE_ENOUGH = 20
 """Events left for the swap transaction to apply itself: beyond this, catch up first."""
 REBUILD_LOCK = int.from_bytes(hashlib.sha256(NEXT_TABLE.encode()).digest()[:8], "big", signed=True)
 
@@ -87,6 +88,7 @@ def _rebuild(
 ) -> SwapStats:
     started = time.perf_counter()
     with db.transaction() as cursor:
+        cursor.execute(f"DROP TABLE IF EXISTS {RETIRED_TABLE}")  # left by an interrupted swap
         db.create_table_like(cursor, NEXT_TABLE, TABLE)
         position = eventlog.max_position(cursor)
         events, rows = fill(db, cursor, eventlog, NEXT_TABLE, position, on_progress)
@@ -98,23 +100,30 @@ def _rebuild(
         caught_up += applied
         if head - position <= CLOSE_ENOUGH:
             break
-    locked = time.perf_counter()
+    clock = {"locked": 0.0}
     with db.transaction() as cursor:
-        tracking.lock(cursor)  # the live projector waits here until the commit
-        while True:
-            position, applied = _catch_up(cursor, db, eventlog, position)
-            caught_up += applied
-            if applied < CATCH_UP_BATCH:
-                break
-        db.swap_tables(cursor, TABLE, NEXT_TABLE)
+
+        def locked() -> None:  # the live projector waits from here until the commit
+            nonlocal position, caught_up
+            clock["locked"] = time.perf_counter()
+            tracking.lock(cursor)
+            while True:
+                position, applied = _catch_up(cursor, db, eventlog, position)
+                caught_up += applied
+                if applied < CATCH_UP_BATCH:
+                    return
+
+        db.swap_tables(cursor, TABLE, NEXT_TABLE, RETIRED_TABLE, locked)
         tracking.reset(cursor, position)
         tracking.set_version(cursor, version)
     done = time.perf_counter()
+    with db.transaction() as cursor:
+        cursor.execute(f"DROP TABLE IF EXISTS {RETIRED_TABLE}")
     return SwapStats(
         events=events,
         rows=rows,
         seconds=done - started,
         position=position,
         caught_up=caught_up,
-        swap_ms=(done - locked) * 1000,
+        swap_ms=(done - clock["locked"]) * 1000,
     )
