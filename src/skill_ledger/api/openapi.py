@@ -11,7 +11,7 @@ from litestar.enums import RequestEncodingType
 from litestar.openapi.datastructures import ResponseSpec
 from litestar.openapi.spec import Components, OpenAPIHeader, Schema, SecurityScheme
 from litestar.openapi.spec.enums import OpenAPIType
-from litestar.params import Body, FromPath, Parameter
+from litestar.params import Body, FromPath, HeaderParameter, Parameter
 from litestar.routes import HTTPRoute
 
 from skill_ledger.api.errors import POSITION_HEADER, PROBLEM_MEDIA_TYPE
@@ -36,8 +36,8 @@ Skill = FromPath[Annotated[str, Parameter(min_length=1, max_length=64, descripti
 # sees that command (a replica serves it once replayed past it, else the primary does).
 LedgerPosition = Annotated[
     int,
-    Parameter(
-        header=POSITION_HEADER,
+    HeaderParameter(
+        name=POSITION_HEADER,
         ge=0,
         le=MAX_LICENSE_ID,
         required=False,
