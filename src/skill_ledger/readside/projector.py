@@ -317,6 +317,7 @@ class Projector:
         return False
 
     def _follow_polling(self, stop: threading.Event) -> None:
+        self._upgrade.check(self.version)
         while not stop.is_set():
             if self._catch_up_unless_stalled(stop) == 0:
                 self._kick.wait(self.poll_seconds)
