@@ -89,3 +89,40 @@ def under_load(url: DatabaseURL, rebuilder: Services) -> tuple[SwapStats, Metric
         }
     finally:
         live.close()
+
+
+def main() -> None:
+    """`python -m bench.swap [EVENTS]`: a blue-green rebuild of EVENTS generated events under load."""
+    import logging
+    import sys
+
+    import structlog
+
+    from bench import generate
+    from bench.databases import Databases, admin_url
+
+    structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING))
+    events = int(sys.argv[1]) if len(sys.argv) > 1 else 1_000_000
+    databases = Databases(admin_url())
+    try:
+        with databases.fresh("swap") as url:
+            loaded = generate.load(url, generate.Generator(max(events // 20, 100)), events)
+            print(f"generated {loaded.events:,} events", flush=True)
+            services = Services.open(Settings(database=url))
+            try:
+                services.projector.catch_up()
+                for run in (1, 2):
+                    stats, figures = under_load(url, services)
+                    print(
+                        f"run {run}: {stats.events:,} events, {stats.rows:,} rows in "
+                        f"{stats.seconds:.1f} s, {stats.caught_up} caught up; {figures}",
+                        flush=True,
+                    )
+            finally:
+                services.close()
+    finally:
+        databases.close()
+
+
+if __name__ == "__main__":
+    main()
