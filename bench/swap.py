@@ -8,12 +8,17 @@ and table (rebuild_swap_block_ms), failed commands, and the slowest read.
 
 from __future__ import annotations
 
+import logging
+import sys
 import threading
 import time
 import uuid
 
+import structlog
 from argon2 import PasswordHasher
 
+from bench import generate
+from bench.databases import Databases, admin_url
 from bench.harness import Metrics
 from skill_ledger.domain import Actor, Role
 from skill_ledger.readside.bluegreen import SwapStats
@@ -92,15 +97,7 @@ def under_load(url: DatabaseURL, rebuilder: Services) -> tuple[SwapStats, Metric
 
 
 def main() -> None:
-    """`python -m bench.swap [EVENTS]`: a blue-green rebuild of EVENTS generated events under load."""
-    import logging
-    import sys
-
-    import structlog
-
-    from bench import generate
-    from bench.databases import Databases, admin_url
-
+    """`python -m bench.swap [EVENTS]`: a blue-green rebuild of generated events under load."""
     structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING))
     events = int(sys.argv[1]) if len(sys.argv) > 1 else 1_000_000
     databases = Databases(admin_url())
