@@ -64,6 +64,15 @@ class Projector:
         found = LAG.search(text)
         return float(found.group(1)) if found else None
 
+    def serving(self) -> bool:
+        """Wait until its metrics answer (True) or it exits (False)."""
+        deadline = time.monotonic() + WAIT
+        while self.process.poll() is None and time.monotonic() < deadline:
+            if self.lag() is not None:
+                return True
+            time.sleep(0.05)
+        return False
+
     def stop(self) -> None:
         self.process.kill()
         self.process.wait(timeout=WAIT)
@@ -79,6 +88,17 @@ class Fleet:
     members: list[Projector] = field(default_factory=list)
 
     def start(self) -> Projector:
+        """A new `ledger project` process; again on another port if its metrics port was taken
+        meanwhile (the range lies inside the kernel's ephemeral ports)."""
+        for _ in range(5):
+            member = self._start()
+            if member.serving():
+                self.members.append(member)
+                return member
+            member.stop()
+        raise RuntimeError("ledger project did not start (see projectors.log)")
+
+    def _start(self) -> Projector:
         proxy = FreezableProxy(self.url.host, self.url.port)
         via = DatabaseURL(
             backend="postgresql", host="127.0.0.1", port=proxy.port,
@@ -93,9 +113,7 @@ class Fleet:
                 stdout=out,
                 stderr=subprocess.STDOUT,
             )
-        member = Projector(process, proxy, port)
-        self.members.append(member)
-        return member
+        return Projector(process, proxy, port)
 
     def leader_name(self) -> str | None:
         with psycopg.connect(self.url.conninfo(), autocommit=True) as conn:
@@ -189,11 +207,15 @@ def fail_over_once(kind: str, fleet: Fleet, services: Services) -> tuple[float, 
     at_fault = services.projector.tracked_position()
     lags: list[float] = []
 
+    # A terminated leader's process is healthy: it reconnects and steps back 2 s, so the standby
+    # normally takes over, but it may lead again; a killed or frozen one never may.
+    successors = {standby.name} | ({leader.name} if kind == "terminate" else set())
+
     def taken_over() -> bool:
         lag = standby.lag()
         if lag is not None:
             lags.append(lag)
-        return fleet.leader_name() == standby.name and (
+        return fleet.leader_name() in successors and (
             services.projector.tracked_position() > at_fault
         )
 
