@@ -298,6 +298,13 @@ CARRY_POSITION = {
     ("POST", "/api/v1/licenses/{license_id}/skills/{skill}/assess"),
     ("POST", "/api/v1/assessments/{assessment_id}/validate"),
     ("POST", "/api/v1/assessments/{assessment_id}/archive"),
+    ("POST", "/api/v1/users"),
+    ("POST", "/api/v1/users/{user_id}/deactivate"),
+    ("POST", "/api/v1/users/{user_id}/activate"),
+    ("POST", "/api/v1/users/{user_id}/role"),
+    ("POST", "/api/v1/users/{user_id}/password"),
+    ("POST", "/api/v1/licenses"),
+    ("POST", "/api/v1/licenses/{license_id}/transfer"),
 }
 
 

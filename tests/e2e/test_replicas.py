@@ -209,3 +209,27 @@ def test_a_token_from_one_api_node_gives_a_read_on_another_node_the_command(
     assert refused.status_code == 400
     assert refused.json()["field"] == "X-Ledger-Position"
     assert f'ledger_reads_total{{outcome="caught_up",target="{standby.url().host}:' in metrics
+
+
+def test_account_commands_answer_with_a_token_that_reads_accept(server: Server) -> None:
+    with server.client() as client:
+        created = client.post(
+            "/api/v1/users",
+            json={
+                "email": "token-holder@academy.test",
+                "name": "Token Holder",
+                "role": "student",
+                "password": "a-long-enough-password",
+            },
+            headers=server.headers("admin"),
+        )
+        token = created.headers.get("X-Ledger-Position", "")
+        events = client.get(
+            f"/api/v1/users/{created.json()['user']['id']}/events",
+            headers={**server.headers("auditor"), "X-Ledger-Position": token},
+        )
+
+    assert created.status_code == 201
+    assert token.isdigit()
+    assert events.status_code == 200
+    assert [event["version"] for event in events.json()] == [1]
