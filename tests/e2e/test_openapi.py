@@ -150,7 +150,7 @@ UNEXERCISED: dict[tuple[str, str], dict[int, str]] = {
     LOGIN: {},
     ASSESS: {**SERVER_SIDE, 409: "concurrent writers won every retry (LEDGER_COMMAND_RETRIES)"},
     HISTORY: {503: SERVER_SIDE[503]},
-    ONE: SERVER_SIDE,
+    ONE: {**SERVER_SIDE, 400: "a malformed X-Ledger-Position (tests/e2e/test_replicas.py)"},
     VALIDATE: SERVER_SIDE,
     ARCHIVE: {
         **SERVER_SIDE,

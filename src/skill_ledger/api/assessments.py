@@ -105,7 +105,7 @@ def history(
     sync_to_thread=True,
     tags=["assessments"],
     summary="One assessment",
-    responses=problems(*COMMON, 404),
+    responses=problems(400, *COMMON, 404),
 )
 def get_assessment(
     request: Request[User, Token, Any],
