@@ -4,6 +4,8 @@ paused (reads wait, then fall back to the primary), the standby stopped (reads g
 
 from __future__ import annotations
 
+import os
+import subprocess
 import threading
 import time
 from collections import Counter
@@ -16,7 +18,7 @@ from skill_ledger.ports import NullObserver
 from skill_ledger.services import Services
 from skill_ledger.settings import DEFAULT_SKILLS, DatabaseURL
 from tests.conftest import REQUIRE_POSTGRES, seed_cast
-from tests.e2e.conftest import Server
+from tests.e2e.conftest import Server, ledger_executable
 from tests.e2e.replication import ReplicatingCluster, primary_and_standby
 
 WRITERS = 4
@@ -233,3 +235,30 @@ def test_account_commands_answer_with_a_token_that_reads_accept(server: Server) 
     assert token.isdigit()
     assert events.status_code == 200
     assert [event["version"] for event in events.json()] == [1]
+
+
+def test_ledger_report_reads_a_standby_and_the_primary_when_it_is_down(
+    replica_services: tuple[Services, Routes, ReplicatingCluster],
+) -> None:
+    services, _, standby = replica_services
+    cast = seed_cast(services)
+    answer = services.assessments.assess(cast.instructor, cast.license_id, "heading", 6, 10, "")
+    services.assessments.get(cast.admin, answer.assessment.id, token=answer.position)  # replayed
+    env = {
+        **os.environ,
+        "LEDGER_DATABASE_URL": services.settings.database.url(),
+        "LEDGER_READ_DATABASE_URL": standby.url("ledger").url(),
+    }
+    command = [ledger_executable(), "report", "state_distribution", "--format", "json"]
+    from_standby = subprocess.run(command, env=env, capture_output=True, text=True, check=False)
+    standby.stop("fast")
+    try:
+        from_primary = subprocess.run(command, env=env, capture_output=True, text=True, check=False)
+    finally:
+        standby.start()
+
+    assert from_standby.returncode == 0, from_standby.stderr
+    assert from_standby.stderr == ""
+    assert from_primary.returncode == 0, from_primary.stderr
+    assert "unavailable" in from_primary.stderr
+    assert from_standby.stdout == from_primary.stdout
