@@ -39,6 +39,11 @@ def main() -> None:
         console = Console(width=120)
     sizes = harness.QUICK if args.quick else harness.FULL
     steps = [step for step in STEPS if not args.only or step.name in args.only]
+    try:
+        harness.check_tools(steps)
+    except harness.CannotRun as e:
+        console.print(f"[red]{e}[/]", highlight=False)
+        raise SystemExit(2) from None
     databases = Databases(admin_url())
     # `kill` (SIGTERM) unwinds like Ctrl-C, so the databases are dropped either way.
     signal.signal(signal.SIGTERM, _terminate)
@@ -49,6 +54,10 @@ def main() -> None:
     console.print(harness.table(results, steps))
     harness.write(results, args.output, complete=len(steps) == len(STEPS))
     console.print(f"wrote {args.output}")
+    problems = harness.unmet_promises(results)
+    if problems:
+        console.print("[red]the run is incomplete:[/]\n  " + "\n  ".join(problems), highlight=False)
+        raise SystemExit(1)
 
 
 if __name__ == "__main__":

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import platform
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -88,6 +89,28 @@ class Step:
     title: str
     keys: tuple[str, ...]
     run: Callable[[Context], Metrics]
+    tools: tuple[tuple[str, str], ...] = ()
+    """(program, Debian package) the step cannot run without."""
+
+
+class CannotRun(Exception):
+    """A step's tool is missing: the run stops before measuring anything, naming the package."""
+
+
+def check_tools(steps: list[Step]) -> None:
+    """Refuse to start when a selected step's program is missing (the package to install)."""
+    missing = {
+        (program, package, step.name)
+        for step in steps
+        for program, package in step.tools
+        if shutil.which(program) is None
+    }
+    if missing:
+        lines = [
+            f"  {program} (step {name}): apt-get install {package}"
+            for program, package, name in sorted(missing)
+        ]
+        raise CannotRun("missing programs, install them first:\n" + "\n".join(lines))
 
 
 @dataclass(frozen=True, slots=True)
@@ -118,6 +141,10 @@ TARGETS = {
     target.key: target
     for target in (
         Target("p1_http_vs_pgbench_lock", ">=", 0.6),
+        Target("single_client_latency_ratio", "<=", 2.5),
+        Target("cpu_ms_per_command", "<=", 1.0),
+        Target("bulk_vs_pgbench_lock", ">=", 2.0),
+        Target("pg_backends_max", "<=", 40),
         Target("p99_ms_half_load", "<", 25),
         Target("lag_p99_ms", "<", 50),
         Target("login_flood_auth_p99_ms", "<", 50),
@@ -143,6 +170,15 @@ BASELINES: dict[str, str] = {
 }
 
 
+DERIVED: dict[str, tuple[str, str]] = {
+    "p1_http_vs_pgbench_lock": ("http_assess_per_s_16", "pgbench_lock_tps_16"),
+    "single_client_latency_ratio": ("http_p50_ms_1", "pgbench_lock_latency_ms_1"),
+    "bulk_vs_pgbench_lock": ("bulk_events_per_s", "pgbench_lock_tps_16"),
+    "rebuild_vs_runner": ("rebuild_events_per_s", "runner_events_per_s"),
+}
+"""Ratios across steps: key → (numerator, denominator)."""
+
+
 def derive(metrics: Metrics) -> Metrics:
     """Ratios across steps."""
 
@@ -152,10 +188,28 @@ def derive(metrics: Metrics) -> Metrics:
             return None
         return round(top / bottom, 3)
 
-    return {
-        "p1_http_vs_pgbench_lock": ratio("http_assess_per_s_16", "pgbench_lock_tps_16"),
-        "rebuild_vs_runner": ratio("rebuild_events_per_s", "runner_events_per_s"),
-    }
+    return {key: ratio(*sources) for key, sources in DERIVED.items()}
+
+
+def measurable(steps: list[Step]) -> set[str]:
+    """The keys these steps measure, and the ratios whose both sides they measure."""
+    keys = {key for step in steps for key in step.keys}
+    return keys | {key for key, sources in DERIVED.items() if set(sources) <= keys}
+
+
+def unmet_promises(results: Mapping[str, Any]) -> list[str]:
+    """Why the run failed: steps that raised, targets left without a figure."""
+    problems = [
+        f"step {name} failed: {timing['error']}"
+        for name, timing in results["run"]["steps"].items()
+        if timing["error"]
+    ]
+    problems += [
+        f"target {key} has no figure"
+        for key, target in results["targets"].items()
+        if target["value"] is None
+    ]
+    return problems
 
 
 def _run_text(*command: str) -> str:
@@ -228,7 +282,8 @@ def now() -> str:
 
 
 def run(steps: list[Step], sizes: Sizes, console: Console, databases: Databases) -> dict[str, Any]:
-    """Run the steps in order; a failing step records its error and the run goes on."""
+    """Run the steps in order; a failing step records its error and the run goes on (and fails
+    at the end: `unmet_promises`)."""
     context = Context(sizes=sizes, databases=databases, console=console)
     metrics: Metrics = {}
     timings: dict[str, dict[str, Any]] = {}
@@ -261,9 +316,15 @@ def run(steps: list[Step], sizes: Sizes, console: Console, databases: Databases)
     metrics.update(derive(metrics))
     return {
         **metrics,
+        # Only the targets this run's steps measure: a partial run (--only) names no others.
         "targets": {
-            key: {"target": target.describe(), "met": target.met(metrics.get(key))}
+            key: {
+                "target": target.describe(),
+                "value": metrics.get(key),
+                "met": target.met(metrics.get(key)),
+            }
             for key, target in TARGETS.items()
+            if key in measurable(steps)
         },
         "run": {
             "mode": sizes.mode,
@@ -304,11 +365,16 @@ def table(results: Mapping[str, Any], steps: list[Step]) -> Table:
     )
     for column in ("step", "metric", "value", "target", "planning baseline"):
         grid.add_column(column, justify="right" if column == "value" else "left")
-    derived = {"p1_http_vs_pgbench_lock": "http", "rebuild_vs_runner": "rebuild"}
+    derived = {
+        "p1_http_vs_pgbench_lock": "http",
+        "single_client_latency_ratio": "http",
+        "bulk_vs_pgbench_lock": "http",
+        "rebuild_vs_runner": "rebuild",
+    }
     for step in steps:
         keys = list(step.keys) + [key for key, owner in derived.items() if owner == step.name]
         for index, key in enumerate(keys):
-            target = TARGETS.get(key)
+            target = TARGETS.get(key) if key in results["targets"] else None
             met = target.met(results.get(key)) if target else None
             mark = {True: "[green]✓ met[/]", False: "[red]✗ missed[/]", None: ""}[met]
             described = f"{target.describe()} {mark}" if target else ""

@@ -3,7 +3,10 @@
 The load generator is wrk (C, event-driven, two threads) with a Lua script of the mixed workload
 (bench/wrk/mixed.lua: ≈70 % new or changed points, 20 % identical repeats, 10 % validate). It
 costs a fraction of the server's CPU per request, so it does not starve the server on this
-2-core machine; its own CPU use is measured and reported. Without wrk the step reports nulls.
+2-core machine; its own CPU use is measured and reported (bench/loadgen.py). Without wrk the
+run does not start (the harness names the package). Then 16 connections post 50-item sessions
+(bench/wrk/sessions.lua); the API processes' CPU and the database's backends are watched from
+outside (bench/probes.py).
 
 Topology as compose.yaml runs it: `ledger serve --workers 2 --no-projector` and one
 `ledger project` (LEDGER_BENCH_WORKERS, LEDGER_BENCH_PROJECTOR=inprocess to change it).
@@ -16,10 +19,8 @@ and after the half-load run.
 
 from __future__ import annotations
 
-import json
 import os
 import re
-import resource
 import shutil
 import socket
 import subprocess
@@ -27,13 +28,14 @@ import sys
 import tempfile
 import time
 import uuid
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import httpx
+import psycopg
 
 from bench.harness import Context, Metrics, Step
+from bench.loadgen import SESSIONS_SCRIPT, WRK_THREADS, WrkRun, wrk
+from bench.probes import BackendSampler, cpu_seconds, process_tree
 from skill_ledger.accounts import Accounts
 from skill_ledger.audit.signing import SigningKey
 from skill_ledger.database import open_database
@@ -42,6 +44,7 @@ from skill_ledger.settings import DEFAULT_SKILLS, DatabaseURL
 
 KEYS = (
     "http_assess_per_s_1",
+    "http_p50_ms_1",
     "http_assess_per_s_16",
     "http_p50_ms",
     "http_p95_ms",
@@ -54,32 +57,22 @@ KEYS = (
     "http_non_2xx_percent",
     "loadgen_cpu_percent",
     "server_workers",
+    "cpu_ms_per_command",
+    "pg_backends_max",
+    "bulk_sessions_per_s",
+    "bulk_p50_ms",
+    "bulk_events_per_s",
     "tree_http_with_per_s",
     "tree_http_without_per_s",
     "tree_overhead_ratio",
 )
-SCRIPT = Path(__file__).resolve().parent / "wrk" / "mixed.lua"
+SESSION_ITEMS = 50
 SECRET = "benchmark-secret-benchmark-secret-0123456789"
 PASSWORD = "benchmark password"
 LICENSES = 400
 INSTRUCTORS = 16
 SKILLS = DEFAULT_SKILLS[:8]
-WRK_THREADS = 2
 LAG_METRIC = "ledger_projection_delay_seconds_bucket"
-
-
-@dataclass(frozen=True, slots=True)
-class WrkRun:
-    """What one wrk run measured."""
-
-    rate: float
-    p50_ms: float
-    p95_ms: float
-    p99_ms: float
-    non_2xx: int
-    requests: int
-    statuses: dict[str, int]
-    loadgen_cpu_percent: float
 
 
 def _free_port() -> int:
@@ -146,7 +139,7 @@ class Server:
             "LEDGER_JWT_SECRET": SECRET,
             "LEDGER_LOGIN_RATE_PER_MINUTE": "100000",
             "LEDGER_SKILLS": ",".join(DEFAULT_SKILLS),
-            "LEDGER_POOL_SIZE": "24",
+            "LEDGER_CONNECTION_BUDGET": os.environ.get("LEDGER_BENCH_CONNECTION_BUDGET", "40"),
             "PROMETHEUS_MULTIPROC_DIR": self.metrics_dir,
             "LEDGER_SIGNING_KEY_FILE": signing_key_file(self.metrics_dir),
             **(extra_env or {}),
@@ -226,47 +219,6 @@ class Server:
         shutil.rmtree(self.metrics_dir, ignore_errors=True)
 
 
-def _wrk(
-    base: str, env: dict[str, str], connections: int, seconds: float, delay_ms: float = 0
-) -> WrkRun:
-    threads = min(WRK_THREADS, connections)
-    before = resource.getrusage(resource.RUSAGE_CHILDREN)
-    started = time.perf_counter()
-    result = subprocess.run(
-        [
-            "wrk",
-            f"-t{threads}",
-            f"-c{connections}",
-            f"-d{max(1, round(seconds))}s",
-            "--timeout",
-            "10s",
-            "-s",
-            str(SCRIPT),
-            base,
-        ],
-        env={**env, "LEDGER_WRK_THREADS": str(threads), "DELAY_MS": f"{delay_ms:.3f}"},
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    elapsed = time.perf_counter() - started
-    after = resource.getrusage(resource.RUSAGE_CHILDREN)
-    line = next(x for x in result.stdout.splitlines() if x.startswith("WRK_JSON "))
-    data: dict[str, Any] = json.loads(line.removeprefix("WRK_JSON "))
-    ok = sum(count for status, count in data["statuses"].items() if status.startswith("2"))
-    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
-    return WrkRun(
-        rate=round(data["requests"] / (data["duration_us"] / 1e6), 1),
-        p50_ms=round(data["p50_us"] / 1000, 2),
-        p95_ms=round(data["p95_us"] / 1000, 2),
-        p99_ms=round(data["p99_us"] / 1000, 2),
-        non_2xx=data["requests"] - ok,
-        requests=data["requests"],
-        statuses=data["statuses"],
-        loadgen_cpu_percent=round(100 * cpu / elapsed, 1),
-    )
-
-
 def _percentile(before: dict[float, float], after: dict[float, float], q: float) -> float | None:
     """The q-quantile (ms) of the observations between two scrapes, interpolated in buckets."""
     bounds = sorted(after)
@@ -288,10 +240,6 @@ def _percentile(before: dict[float, float], after: dict[float, float], q: float)
 
 def run(context: Context) -> Metrics:
     """Start the server, drive the three wrk runs, read the projection lag."""
-    if shutil.which("wrk") is None:
-        context.say("wrk not found (apt-get install wrk): HTTP figures not measured")
-        context.notes["http"] = "wrk missing: not measured"
-        return dict.fromkeys(KEYS)
     seconds = 12.0 if context.sizes.mode == "full" else 2.0
     workers = int(os.environ.get("LEDGER_BENCH_WORKERS", "2"))
     separate = os.environ.get("LEDGER_BENCH_PROJECTOR", "separate") != "inprocess"
@@ -307,10 +255,14 @@ def run(context: Context) -> Metrics:
                 "LEDGER_LICENSES": str(LICENSES),
                 "LEDGER_SKILLS": ",".join(SKILLS),
             }
-            _wrk(server.base, env, 16, 1.0 if context.sizes.mode == "quick" else 3.0)  # warm-up
-            single = _wrk(server.base, env, 1, seconds)
+            wrk(server.base, env, 16, 1.0 if context.sizes.mode == "quick" else 3.0)  # warm-up
+            single = wrk(server.base, env, 1, seconds)
             context.say(f"1 client: {single.rate:,.0f}/s, p50 {single.p50_ms} ms")
-            full = _wrk(server.base, env, 16, seconds)
+            api = process_tree(server.process.pid)
+            cpu_before = cpu_seconds(api)
+            with BackendSampler(url) as backends:
+                full = wrk(server.base, env, 16, seconds)
+            cpu_ms = 1000 * (cpu_seconds(api) - cpu_before) / max(full.requests, 1)
             context.say(
                 f"16 clients: {full.rate:,.0f}/s, p50 {full.p50_ms} ms, p99 {full.p99_ms} ms, "
                 f"statuses {full.statuses}, wrk CPU {full.loadgen_cpu_percent} %"
@@ -318,10 +270,16 @@ def run(context: Context) -> Metrics:
             # Each connection waits between requests so that 16 of them offer ~half the rate.
             delay_ms = max(0.0, 16 * 1000 / (full.rate / 2) - single.p50_ms)
             lag_before = server.lag_buckets()
-            half = _wrk(server.base, env, 16, seconds, delay_ms)
+            half = wrk(server.base, env, 16, seconds, delay_ms)
             lag_after = server.lag_buckets()
             context.say(
                 f"half load: {half.rate:,.0f}/s (pause {delay_ms:.1f} ms), p99 {half.p99_ms} ms"
+            )
+            context.say(f"API CPU {cpu_ms:.2f} ms per command, {backends.most} backends at most")
+            bulk, bulk_events = _sessions(url, server.base, env, seconds, backends)
+            context.say(
+                f"16 clients × {SESSION_ITEMS}-item sessions: {bulk.rate:,.1f} sessions/s, "
+                f"{bulk_events:,.0f} events/s, p50 {bulk.p50_ms} ms, statuses {bulk.statuses}"
             )
         finally:
             server.stop()
@@ -343,6 +301,7 @@ def run(context: Context) -> Metrics:
     total = full.requests or 1
     return {
         "http_assess_per_s_1": single.rate,
+        "http_p50_ms_1": single.p50_ms,
         "http_assess_per_s_16": full.rate,
         "http_p50_ms": full.p50_ms,
         "http_p95_ms": full.p95_ms,
@@ -355,12 +314,39 @@ def run(context: Context) -> Metrics:
         "http_non_2xx_percent": round(100 * full.non_2xx / total, 2),
         "loadgen_cpu_percent": full.loadgen_cpu_percent,
         "server_workers": workers,
+        "cpu_ms_per_command": round(cpu_ms, 3),
+        "pg_backends_max": backends.most,
+        "bulk_sessions_per_s": bulk.rate,
+        "bulk_p50_ms": bulk.p50_ms,
+        "bulk_events_per_s": round(bulk_events, 1),
         "tree_http_with_per_s": round(with_tree, 1) if separate else None,
         "tree_http_without_per_s": without.rate if separate else None,
         "tree_overhead_ratio": (
             round(1 - with_tree / without.rate, 3) if separate and without.rate else None
         ),
     }
+
+
+def _log_head(url: DatabaseURL) -> int:
+    with psycopg.connect(url.conninfo(), autocommit=True) as conn:
+        row = conn.execute("SELECT coalesce(max(notification_id), 0) FROM ledger_events").fetchone()
+    return int(row[0]) if row else 0
+
+
+def _sessions(
+    url: DatabaseURL, base: str, env: dict[str, str], seconds: float, backends: BackendSampler
+) -> tuple[WrkRun, float]:
+    """16 connections posting 50-item sessions: the run and the events recorded per second."""
+    env = {**env, "LEDGER_SESSION_ITEMS": str(SESSION_ITEMS)}
+    # One wrk thread per connection: each grades its own squads, as instructors do.
+    wrk(base, env, 16, 1.0, script=SESSIONS_SCRIPT, threads=16)  # warm-up
+    head = _log_head(url)
+    started = time.perf_counter()
+    with BackendSampler(url) as during:
+        run = wrk(base, env, 16, seconds, script=SESSIONS_SCRIPT, threads=16)
+    elapsed = time.perf_counter() - started
+    backends.most = max(backends.most, during.most)
+    return run, (_log_head(url) - head) / elapsed
 
 
 def _sixteen(
@@ -376,10 +362,16 @@ def _sixteen(
     server = Server(url, workers, log_path.with_suffix(f".tree-{tree}.log"), True, tree=tree)
     try:
         # The new server signs tokens with the same secret: the old tokens stay valid.
-        _wrk(server.base, env, 16, 1.0)
-        return _wrk(server.base, env, 16, seconds)
+        wrk(server.base, env, 16, 1.0)
+        return wrk(server.base, env, 16, seconds)
     finally:
         server.stop()
 
 
-STEP = Step(name="http", title="ours: HTTP assess (wrk, mixed workload)", keys=KEYS, run=run)
+STEP = Step(
+    name="http",
+    title="ours: HTTP assess (wrk, mixed workload) and 50-item sessions",
+    keys=KEYS,
+    run=run,
+    tools=(("wrk", "wrk"),),
+)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import re
-import shutil
 import subprocess
 from pathlib import Path
 
@@ -49,8 +48,6 @@ def pgbench(url: DatabaseURL, script: Path, clients: int, seconds: int, streams:
 
 def run(context: Context) -> Metrics:
     """With and without the table lock, at 1 and 16 clients, each on an empty events table."""
-    if shutil.which("pgbench") is None:
-        raise RuntimeError("pgbench is not installed (Debian: apt-get install postgresql-client)")
     sizes = context.sizes
     metrics: Metrics = {}
     with context.databases.fresh("limit") as url:
@@ -88,4 +85,5 @@ STEP = Step(
         for what in ("tps", "latency_ms")
     ),
     run=run,
+    tools=(("pgbench", "postgresql-client"),),
 )

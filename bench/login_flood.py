@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import os
 import re
-import shutil
 import subprocess
 import tempfile
 import time
@@ -143,10 +142,6 @@ def _server(context: Context, url: DatabaseURL, name: str, env: dict[str, str]) 
 
 def run(context: Context) -> Metrics:
     """Probe the idle server, then during the paced, uncapped and unpaced floods."""
-    if shutil.which("wrk") is None:
-        context.say("wrk not found (apt-get install wrk): login flood not measured")
-        context.notes["login"] = "wrk missing: not measured"
-        return dict.fromkeys(KEYS)
     seconds = 15.0 if context.sizes.mode == "full" else 4.0
     probes: dict[str, Probe] = {}
     with context.databases.fresh("login") as url:
@@ -198,4 +193,5 @@ STEP = Step(
     title="ours: authenticated GET latency during a login flood (wrk, 100 connections)",
     keys=KEYS,
     run=run,
+    tools=(("wrk", "wrk"),),
 )

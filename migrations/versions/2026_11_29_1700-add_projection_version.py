@@ -6,7 +6,7 @@ on PostgreSQL) and records the new version when it swaps the table in. Existing 
 version 1, the version of the fold that built them.
 
 Revision ID: 2026_11_29_1700
-Revises: 2026_11_29_1400
+Revises: 2026_11_29_1500
 Create Date: 2026-11-29 17:00:00
 """
 
@@ -15,7 +15,7 @@ from __future__ import annotations
 from alembic import op
 
 revision = "2026_11_29_1700"
-down_revision = "2026_11_29_1400"
+down_revision = "2026_11_29_1500"
 branch_labels = None
 depends_on = None
 

@@ -2,30 +2,33 @@
 
 from __future__ import annotations
 
+import dataclasses
 import random
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from uuid import UUID, uuid4
 
 import structlog
 from eventsourcing.application import AggregateNotFoundError, Application
-from eventsourcing.persistence import IntegrityError, Mapper, Transcoder
+from eventsourcing.persistence import IntegrityError, Mapper, Recording, Transcoder
 from eventsourcing.persistence import InterfaceError as StoreInterfaceError
 from eventsourcing.persistence import OperationalError as StoreOperationalError
 from eventsourcing.utils import Environment, EnvType
 
+from skill_ledger.commands import AssessItem, CommandResult, Decide, Decision
 from skill_ledger.database import Breaker, DatabaseUnavailable
 from skill_ledger.domain import (
     Action,
     Actor,
-    Assessment,
     AssessmentNotFound,
     ConcurrencyConflict,
+    DisputeOutcome,
     LedgerError,
     LicenseNotFound,
+    Modification,
     Outcome,
     Role,
     SkillRecord,
@@ -35,6 +38,7 @@ from skill_ledger.domain import (
     check_role,
     percentage,
     record_id,
+    replacement_of,
     transitions,
 )
 from skill_ledger.eventstore.groupcommit import GroupCommitter, StreamLocks
@@ -42,6 +46,7 @@ from skill_ledger.eventstore.transcoder import MsgspecTranscoder, TypedMapper
 from skill_ledger.ports import CommandObserver, Directory, NullObserver
 from skill_ledger.settings import Settings
 
+__all__ = ["AssessItem", "CommandResult", "Decide", "Decision", "Ledger"]
 log = structlog.get_logger("skill_ledger.application")
 
 APPLICATION_NAME = "ledger"
@@ -51,28 +56,6 @@ STORE_DEFAULTS = {
     "IS_SNAPSHOTTING_ENABLED": "y",
     "AGGREGATE_CACHE_MAXSIZE": "10000",
 }
-
-
-@dataclass(frozen=True, slots=True)
-class CommandResult:
-    """What a command did and the assessment as it now stands."""
-
-    outcome: Outcome
-    assessment_id: UUID
-    assessment: Assessment | None
-    position: int | None
-    license_id: int
-    skill_name: str
-
-    @property
-    def created(self) -> bool:
-        """A new assessment was recorded (first or replacing)."""
-        return self.outcome in (Outcome.CREATED, Outcome.REPLACED)
-
-    @property
-    def recorded(self) -> bool:
-        """Events were saved."""
-        return self.position is not None
 
 
 class Ledger(Application[UUID]):
@@ -97,8 +80,8 @@ class Ledger(Application[UUID]):
         self._known_licenses: set[int] = set()
         self._experienced: set[int] = set()
         super().__init__(env={**STORE_DEFAULTS, **store})
-        self._stream_locks = StreamLocks()
-        self._committer = GroupCommitter(self.events.put, on_commit=self.observer.committed)
+        self.stream_locks = StreamLocks()
+        self.committer = GroupCommitter(self.events.put, on_commit=self.observer.committed)
         if breaker is not None:
             breaker.on_recover(self.discard_broken_connections)
 
@@ -126,7 +109,7 @@ class Ledger(Application[UUID]):
         notes: str = "",
     ) -> CommandResult:
         """Grade a skill on a license: created, replaced or identical."""
-        with self._observed("assess"):
+        with self.observed("assess"):
             return self._assess(actor, license_id, skill_name, points_earned, points_total, notes)
 
     def _assess(
@@ -138,12 +121,22 @@ class Ledger(Application[UUID]):
         points_total: int,
         notes: str,
     ) -> CommandResult:
+        item = AssessItem(license_id, skill_name, points_earned, points_total, notes)
+        self.check_assess(actor, item)
+        decide = self.assess_decider(actor, item, self.prior_assessments(actor))
+        return self._execute("assess", license_id, skill_name, decide)
+
+    def check_assess(self, actor: Actor, item: AssessItem) -> None:
+        """The checks before loading anything: role, points, skill, license."""
         check_role(actor.role, Action.ASSESS)
-        check_points(points_earned, points_total, notes)
-        self.check_skill(skill_name)
-        self.check_license(license_id)
+        check_points(item.points_earned, item.points_total, item.notes)
+        self.check_skill(item.skill_name)
+        self.check_license(item.license_id)
+
+    def assess_decider(self, actor: Actor, item: AssessItem, prior: int) -> Decide:
+        """The assess decision on a record: the policy asked, the seed's lines logged."""
         policy = self.settings.policy
-        prior = self.prior_assessments(actor)
+        points_earned, points_total = item.points_earned, item.points_total
 
         def decide(record: SkillRecord) -> tuple[Outcome, UUID]:
             replaced, last = record.active, record.last_assessment
@@ -155,7 +148,9 @@ class Ledger(Application[UUID]):
                 replaced,
             )
             new_id = uuid4()
-            outcome = record.assess(actor, points_earned, points_total, notes, requires, new_id)
+            outcome = record.assess(
+                actor, points_earned, points_total, item.notes, requires, new_id
+            )
             if outcome is Outcome.IDENTICAL:
                 assert replaced is not None
                 log.info(
@@ -175,11 +170,11 @@ class Ledger(Application[UUID]):
                 )
             return outcome, new_id
 
-        return self._execute("assess", license_id, skill_name, decide)
+        return decide
 
     def validate(self, actor: Actor, assessment_id: UUID) -> CommandResult:
         """An admin confirms an assessment someone else made."""
-        with self._observed("validate"):
+        with self.observed("validate"):
             license_id, skill_name = self.locate(assessment_id)
             return self._execute(
                 "validate",
@@ -190,7 +185,7 @@ class Ledger(Application[UUID]):
 
     def archive(self, actor: Actor, assessment_id: UUID, reason: str) -> CommandResult:
         """Take an assessment out of the active set, with a reason."""
-        with self._observed("archive"):
+        with self.observed("archive"):
             license_id, skill_name = self.locate(assessment_id)
             return self._execute(
                 "archive",
@@ -199,8 +194,56 @@ class Ledger(Application[UUID]):
                 lambda record: (record.archive(actor, assessment_id, reason), assessment_id),
             )
 
+    def dispute(self, actor: Actor, assessment_id: UUID, reason: str) -> CommandResult:
+        """The license's holder contests a validated assessment, with a reason."""
+        with self.observed("dispute"):
+            check_role(actor.role, Action.DISPUTE)
+            license_id, skill_name = self.locate(assessment_id)
+            holder = self.directory.license_holder(license_id)
+            window = timedelta(days=self.settings.dispute_window_days)
+
+            def decide(record: SkillRecord) -> tuple[Outcome, UUID]:
+                now = datetime.now(UTC)
+                outcome = record.dispute(
+                    actor, assessment_id, reason, holder, window=window, now=now
+                )
+                return outcome, assessment_id
+
+            return self._execute("dispute", license_id, skill_name, decide)
+
+    def resolve(
+        self,
+        actor: Actor,
+        assessment_id: UUID,
+        outcome: DisputeOutcome,
+        note: str,
+        points: tuple[int, int] | None = None,
+    ) -> CommandResult:
+        """An admin closes a dispute: approve, reject, or modify with new points."""
+        with self.observed("resolve"):
+            check_role(actor.role, Action.RESOLVE)
+            license_id, skill_name = self.locate(assessment_id)
+            prior = self.prior_assessments(actor)
+            replacement: list[UUID | None] = [None]
+
+            def decide(record: SkillRecord) -> tuple[Outcome, UUID]:
+                modification = None
+                if points is not None:
+                    last = record.last_assessment
+                    requires = self.settings.policy.requires_validation(
+                        actor, prior, percentage(*points), last.percentage if last else None
+                    )
+                    modification = Modification(*points, requires, uuid4())
+                done = record.resolve(actor, assessment_id, outcome, note, modification)
+                replacement[0] = replacement_of(record.active, record.last_archived, assessment_id)
+                return done, assessment_id
+
+            result = self._execute("resolve", license_id, skill_name, decide)
+            return dataclasses.replace(result, replacement=replacement[0])
+
     @contextmanager
-    def _observed(self, command: str) -> Iterator[None]:
+    def observed(self, command: str) -> Iterator[None]:
+        """The breaker checked first, refusals counted, a store outage as DatabaseUnavailable."""
         if self.breaker is not None:
             self.breaker.check()
         try:
@@ -273,12 +316,12 @@ class Ledger(Application[UUID]):
         command: str,
         license_id: int,
         skill_name: str,
-        decide: Callable[[SkillRecord], tuple[Outcome, UUID]],
+        decide: Decide,
     ) -> CommandResult:
         started = time.perf_counter()
         stream = record_id(license_id, skill_name)
         attempts = self.settings.command_retries
-        with self._stream_locks.hold(stream):
+        with self.stream_locks.hold(stream):
             for attempt in range(1, attempts + 1):
                 result = self._attempt(license_id, skill_name, decide)
                 if result is not None:
@@ -301,42 +344,76 @@ class Ledger(Application[UUID]):
                     f"{command} on license {license_id} skill {skill_name}: "
                     f"other writers won {attempts} times, try again"
                 )
-        seconds = time.perf_counter() - started
+        self.completed(command, result, attempt, time.perf_counter() - started)
+        return result
+
+    def completed(
+        self,
+        command: str,
+        result: CommandResult,
+        attempts: int,
+        seconds: float,
+        *,
+        line: bool = True,
+    ) -> None:
+        """Count the command and (unless a session sums it up) log its closing line."""
         self.observer.completed(command, result.outcome.value, seconds)
+        if not line:
+            return
         log.info(
             "lock_released",
             pipeline="skill_assessment",
             command=command,
             outcome=result.outcome.value,
-            stream=str(stream),
-            attempts=attempt,
+            stream=str(record_id(result.license_id, result.skill_name)),
+            attempts=attempts,
             duration_ms=round(seconds * 1000, 2),
         )
-        return result
 
-    def _attempt(
+    def _attempt(self, license_id: int, skill_name: str, decide: Decide) -> CommandResult | None:
+        """Load, decide, save once; None when another writer saved the stream first."""
+        decision = self.decide(license_id, skill_name, decide)
+        recordings: list[Recording[UUID]] = []
+        if decision.pending:
+            try:
+                recordings = self.committer.put(decision.pending)
+            except IntegrityError:
+                return None
+        return self.settle(decision, recordings)
+
+    def decide(
         self,
         license_id: int,
         skill_name: str,
-        decide: Callable[[SkillRecord], tuple[Outcome, UUID]],
-    ) -> CommandResult | None:
-        """Load, decide, save once; None when another writer saved the stream first."""
-        record = self.record(license_id, skill_name)
+        decide: Decide,
+        record: SkillRecord | None = None,
+    ) -> Decision:
+        """Load the pair's record (unless given, current) and decide, under the stream's lock
+        that the caller holds."""
+        record = record or self.record(license_id, skill_name)
         before = {row.id: row for row in record.rows()}
         outcome, assessment_id = decide(record)
         pending = list(record.collect_events())
-        position = None
-        if pending:
-            changes = transitions(before, pending)  # before the commit: a surprise fails early
-            try:
-                recordings = self._committer.put(pending)
-            except IntegrityError:
-                return None
-            self._log_transitions(changes)
-            self._maybe_snapshot(record, pending)
+        # Before the commit: a surprise fails early.
+        changes = transitions(before, pending) if pending else []
+        return Decision(record, outcome, assessment_id, pending, changes)
+
+    def settle(self, decision: Decision, recordings: list[Recording[UUID]]) -> CommandResult:
+        """After the events were saved: log the transitions, maybe snapshot, the result."""
+        record, position = decision.record, None
+        if decision.pending:
+            self._log_transitions(decision.changes)
+            self._maybe_snapshot(record, decision.pending)
             position = recordings[-1].notification.id if recordings else None
-        found = record.find(assessment_id)
-        return CommandResult(outcome, assessment_id, found, position, license_id, skill_name)
+        found = record.find(decision.assessment_id)
+        return CommandResult(
+            decision.outcome,
+            decision.assessment_id,
+            found,
+            position,
+            record.license_id,
+            record.skill_name,
+        )
 
     def _maybe_snapshot(self, record: SkillRecord, events: list[Any]) -> None:
         """Snapshot the record when its events crossed a multiple of the interval (best effort)."""

@@ -6,13 +6,15 @@ from the domain, the state from the ledger, the read table and the audit trail.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
+from typing import TypeAlias
 from uuid import UUID
 
 from skill_ledger.accounts import Accounts
-from skill_ledger.application import CommandResult, Ledger
+from skill_ledger.application import AssessItem, CommandResult, Ledger
 from skill_ledger.audit.notary import Notary
 from skill_ledger.audit.receipts import Receipt, Receipts
 from skill_ledger.audit.records import EventRecord
@@ -21,11 +23,16 @@ from skill_ledger.audit.trail import AuditTrail, FeedPage, PairState
 from skill_ledger.audit.tree import ConsistencyProof, InclusionProof, LogTree
 from skill_ledger.database import Database
 from skill_ledger.domain import (
+    REPLACED_BY_NEW,
     Action,
     Actor,
     Assessment,
     AssessmentNotFound,
+    DisputeOutcome,
+    InvalidAssessment,
     LedgerError,
+    Role,
+    Status,
     check_may_fetch_receipt,
     check_may_read_license,
     check_role,
@@ -33,6 +40,7 @@ from skill_ledger.domain import (
     record_id,
     user_stream_id,
 )
+from skill_ledger.grading import SessionGrading
 from skill_ledger.readside.consistency import ReadYourWrites
 from skill_ledger.readside.queries import ReadModel
 from skill_ledger.readside.replicas import ReadRouter
@@ -55,6 +63,27 @@ class Answer:
     position: int
 
 
+@dataclass(frozen=True, slots=True)
+class Waiting:
+    """An assessment in the validation queue: why it waits, and whether the viewer made it."""
+
+    assessment: Assessment
+    reasons: tuple[str, ...]
+    own: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Resolution:
+    """A resolved dispute: the disputed assessment, and the admin's new one after modify."""
+
+    answer: Answer
+    replacement: Assessment | None
+
+
+Step: TypeAlias = Answer | CommandResult
+"""A command's answer, or its result still to be waited for (read-your-writes)."""
+
+
 class Assessments:
     """Assessment commands and reads, as people (in any role) use them."""
 
@@ -65,10 +94,12 @@ class Assessments:
         accounts: Accounts,
         consistency: ReadYourWrites,
         trail: AuditTrail,
+        grading: SessionGrading,
         reads: ReadRouter,
         receipts: Receipts | None = None,
     ) -> None:
         self.ledger = ledger
+        self.grading = grading
         self.readmodel = readmodel
         self.accounts = accounts
         self.consistency = consistency
@@ -91,6 +122,17 @@ class Assessments:
         result = self.ledger.assess(actor, license_id, skill, points_earned, points_total, notes)
         return self._answer(result)
 
+    def assess_session(self, actor: Actor, items: list[AssessItem]) -> list[Answer | LedgerError]:
+        """Grade a training session: one answer per item, in order (a refusal as its error).
+
+        Every recorded item is readable when this returns (read-your-writes for each).
+        """
+        outcomes = self.grading.grade(actor, items)
+        recorded = [o.position for o in outcomes if isinstance(o, CommandResult) and o.position]
+        if recorded:
+            self.consistency.wait(max(recorded))
+        return [o if isinstance(o, LedgerError) else self._answer(o) for o in outcomes]
+
     def validate(self, actor: Actor, assessment_id: UUID) -> Answer:
         """An admin confirms an assessment someone else made."""
         return self._answer(self._once_found(lambda: self.ledger.validate(actor, assessment_id)))
@@ -100,6 +142,85 @@ class Assessments:
         return self._answer(
             self._once_found(lambda: self.ledger.archive(actor, assessment_id, reason))
         )
+
+    def dispute(self, actor: Actor, assessment_id: UUID, reason: str) -> Answer:
+        """The license's holder contests a validated assessment."""
+        return self._answer(
+            self._once_found(lambda: self.ledger.dispute(actor, assessment_id, reason))
+        )
+
+    def resolve(
+        self,
+        actor: Actor,
+        assessment_id: UUID,
+        outcome: DisputeOutcome,
+        note: str,
+        points_earned: int | None = None,
+        points_total: int | None = None,
+    ) -> Resolution:
+        """An admin closes a dispute; modify gives the pair a new active assessment."""
+        if (points_earned is None) != (points_total is None):
+            missing = "points_total" if points_total is None else "points_earned"
+            raise InvalidAssessment(missing, "points_earned and points_total go together")
+        points = None
+        if points_earned is not None and points_total is not None:
+            points = (points_earned, points_total)
+        result = self._once_found(
+            lambda: self.ledger.resolve(actor, assessment_id, outcome, note, points)
+        )
+        answer = self._answer(result)
+        replacement = self.readmodel.get(result.replacement) if result.replacement else None
+        return Resolution(answer, replacement)
+
+    def disputes(
+        self, actor: Actor, status: str | None, after: UUID | None, limit: int
+    ) -> list[Assessment]:
+        """Disputed assessments, oldest dispute first (students: on the licenses they hold)."""
+        check_role(actor.role, Action.READ_DISPUTES)
+        holder = actor.user_id if actor.role is Role.STUDENT else None
+        open_only = None if status is None else status == "open"
+        return self.readmodel.disputes(open_only=open_only, after=after, limit=limit, holder=holder)
+
+    # -- the same commands for an event loop: decided in one worker-thread hop, then awaited --
+
+    def assess_step(self, actor: Actor, item: AssessItem) -> Step:
+        """`assess` up to the read-your-writes wait (call in a worker thread)."""
+        return self._step(
+            self.ledger.assess(
+                actor,
+                item.license_id,
+                item.skill_name,
+                item.points_earned,
+                item.points_total,
+                item.notes,
+            )
+        )
+
+    def validate_step(self, actor: Actor, assessment_id: UUID) -> Step:
+        """`validate` up to the read-your-writes wait (call in a worker thread)."""
+        return self._step(self._once_found(lambda: self.ledger.validate(actor, assessment_id)))
+
+    def archive_step(self, actor: Actor, assessment_id: UUID, reason: str) -> Step:
+        """`archive` up to the read-your-writes wait (call in a worker thread)."""
+        return self._step(
+            self._once_found(lambda: self.ledger.archive(actor, assessment_id, reason))
+        )
+
+    async def answered(self, step: Step) -> Answer:
+        """The step's answer once the read table shows it, waited for on the event loop."""
+        if isinstance(step, Answer):
+            return step
+        assert step.position is not None
+        assert step.assessment is not None
+        await self.consistency.wait_async(step.position)
+        return Answer(step, step.assessment, step.position)
+
+    def _step(self, result: CommandResult) -> Step:
+        """The answer now if it needs the database (nothing recorded, no row in hand); else the
+        result, whose wait needs no thread."""
+        if result.position is None or result.assessment is None:
+            return self._answer(result)
+        return result
 
     def _once_found(self, command: Callable[[], CommandResult]) -> CommandResult:
         """Run a command on an assessment found through the read table.
@@ -159,6 +280,50 @@ class Assessments:
         if self.receipts is None:
             raise SigningUnavailable()
         return self.receipts.receipt(row)
+
+    def validation_queue(self, actor: Actor, limit: int) -> list[Waiting]:
+        """Assessments waiting for an admin, oldest first, each with the policy's reasons."""
+        check_role(actor.role, Action.VALIDATE)
+        return [
+            Waiting(row, self.why_validation(row), own=row.assessed_by == actor.user_id)
+            for row in self.readmodel.awaiting_validation(limit)
+        ]
+
+    def why_validation(self, row: Assessment) -> tuple[str, ...]:
+        """The policy's reasons, asked again with what the ledger held when `row` was made."""
+        policy = self.ledger.settings.policy
+        prior = self.readmodel.made_before(
+            row.assessed_by, row.assessed_at, policy.new_instructor_assessments
+        )
+        history = self.readmodel.history(row.user_license_id, row.skill_name)
+        last = next((r for r in history if r.assessed_at < row.assessed_at), None)
+        replacing = None
+        if (
+            last is not None
+            and last.status is Status.ARCHIVED
+            and last.archived_reason == REPLACED_BY_NEW
+            and last.archived_by == row.assessed_by
+        ):
+            replacing = dataclasses.replace(last, status=last.previous_status)
+        reasons = policy.reasons(
+            Actor(row.assessed_by, Role.INSTRUCTOR),
+            prior,
+            row.percentage,
+            last.percentage if last else None,
+            replacing,
+        )
+        return reasons or ("required when it was made (the policy has changed since)",)
+
+    def made_by(self, actor: Actor, limit: int) -> list[Assessment]:
+        """The assessments the actor made, newest first (those who may assess)."""
+        check_role(actor.role, Action.ASSESS)
+        return self.readmodel.made_by(actor.user_id, limit)
+
+    def standing(self, actor: Actor, license_id: int) -> list[Assessment]:
+        """A license's active assessment per skill (students: only their own licenses)."""
+        check_may_read_license(actor, license_id, self.accounts.license_holder)
+        self.ledger.check_license(license_id)
+        return self.readmodel.active_on(license_id)
 
     # -- the audit trail -----------------------------------------------------------------------
 

@@ -28,28 +28,39 @@ class LineWriter:
     """Writes log lines to a stream from one background thread, in batches.
 
     Request threads and the event loop only append to a queue: they never wait for the stream or
-    for each other's writes. The thread writes whatever has queued with one flush; at exit (and
-    on `flush()`) everything queued is written.
+    for each other's writes. Woken by the first line since its last write (not by every line), the
+    thread writes whatever has queued with one flush; at exit (and on `flush()`) everything
+    queued is written.
     """
 
     def __init__(self, stream: Callable[[], TextIO]) -> None:
         self._stream = stream
         self._lines: queue.SimpleQueue[str | None] = queue.SimpleQueue()
+        self._pending = threading.Event()
         self._thread = threading.Thread(target=self._run, name="log-writer", daemon=True)
         self._thread.start()
         atexit.register(self.flush)
 
     def write(self, line: str) -> None:
-        """Queue one line."""
+        """Queue one line (waking the writer only if no earlier line did)."""
         self._lines.put(line)
+        if not self._pending.is_set():
+            self._pending.set()
 
     def _run(self) -> None:
+        # One wake-up per batch, not per line: waking a blocked thread costs the request's
+        # thread a futex call and a GIL hand-off, and a command logs several lines.
         while True:
-            line = self._lines.get()
-            batch = [line]
-            while not self._lines.empty() and len(batch) < 1000:
+            self._pending.wait()
+            self._pending.clear()
+            self._emit(self._drain())
+
+    def _drain(self) -> list[str | None]:
+        batch: list[str | None] = []
+        with contextlib.suppress(queue.Empty):  # flush() may drain it meanwhile
+            while True:
                 batch.append(self._lines.get_nowait())
-            self._emit(batch)
+        return batch
 
     def _emit(self, batch: list[str | None]) -> None:
         text = "".join(line + "\n" for line in batch if line is not None)
@@ -62,10 +73,7 @@ class LineWriter:
 
     def flush(self) -> None:
         """Write everything queued so far, now, from the calling thread."""
-        batch: list[str | None] = []
-        while not self._lines.empty():
-            batch.append(self._lines.get_nowait())
-        self._emit(batch)
+        self._emit(self._drain())
 
 
 class _NamedLogger:

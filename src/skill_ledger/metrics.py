@@ -10,11 +10,12 @@ from prometheus_client import (
     REGISTRY,
     CollectorRegistry,
     Counter,
+    Gauge,
     Histogram,
     generate_latest,
     multiprocess,
 )
-from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 from skill_ledger.readside import reports
@@ -46,6 +47,36 @@ BATCH = Histogram(
     "Commands per event-store transaction (group commit)",
     buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256),
 )
+# HTTP, as Litestar's Prometheus middleware named them (labels sorted: the exposition's order).
+HTTP_LABELS = ["app_name", "method", "path", "status_code"]
+HTTP_REQUESTS = Counter("ledger_http_requests_total", "Total requests", HTTP_LABELS)
+HTTP_ERRORS = Counter("ledger_http_requests_error_total", "Total errors in requests", HTTP_LABELS)
+HTTP_DURATION = Histogram(
+    "ledger_http_request_duration_seconds", "Request duration, in seconds", HTTP_LABELS
+)
+HTTP_IN_PROGRESS = Gauge(
+    "ledger_http_requests_in_progress",
+    "Total requests currently in progress",
+    ["app_name", "method", "path"],
+    multiprocess_mode="livesum",
+)
+APP_NAME = "ledger"
+
+
+def observe_request(method: str, path: str, status: int, seconds: float) -> None:
+    """One answered request: counted, timed, and counted again as an error when 5xx."""
+    labels = (APP_NAME, method, path, str(status))
+    HTTP_REQUESTS.labels(*labels).inc()
+    HTTP_DURATION.labels(*labels).observe(seconds)
+    if status >= 500:  # server errors only: a 499 is the client's doing
+        HTTP_ERRORS.labels(*labels).inc()
+
+
+def requests_in_progress(method: str, path: str) -> Gauge:
+    """The in-progress gauge of one route."""
+    return HTTP_IN_PROGRESS.labels(APP_NAME, method, path)
+
+
 SNAPSHOT_FAILURES = Counter(
     "ledger_snapshot_failures_total",
     "Snapshots that could not be saved (best effort: their commands were recorded)",
@@ -125,7 +156,7 @@ class PrometheusObserver:
 
 
 class LedgerCollector(Collector):
-    """Projection lag and validation backlog, read from the database at each scrape."""
+    """Projection lag, validation backlog and disputes, read from the database at each scrape."""
 
     def __init__(self, services: Services) -> None:
         self.services = services
@@ -135,6 +166,7 @@ class LedgerCollector(Collector):
         status = self.services.projector.status(self.services.db)
         lag_seconds = self.services.projector.lag_seconds(status)
         backlog = reports.backlog(self.services.db)
+        disputes = reports.disputes(self.services.db)
         yield GaugeMetricFamily(
             "ledger_projection_position", "Last event position projected", value=status.position
         )
@@ -175,6 +207,22 @@ class LedgerCollector(Collector):
             "1 when the backlog passes report_settings' thresholds (> 50 pending or > 48 h)",
             value=1.0 if backlog.alert else 0.0,
         )
+        yield GaugeMetricFamily(
+            "ledger_open_disputes", "Disputes waiting for an admin", value=disputes.open
+        )
+        yield GaugeMetricFamily(
+            "ledger_open_disputes_oldest_age_seconds",
+            "Age of the oldest open dispute (0 when none)",
+            value=disputes.oldest_age_seconds,
+        )
+        resolved = CounterMetricFamily(
+            "ledger_disputes",
+            "Disputes resolved, by outcome (approve, reject, modify, superseded)",
+            labels=["outcome"],
+        )
+        for outcome, count in disputes.resolved.items():
+            resolved.add_metric([outcome], count)
+        yield resolved
 
 
 def register_database_gauges(services: Services) -> None:

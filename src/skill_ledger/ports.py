@@ -18,6 +18,9 @@ class Directory(Protocol):
     def locate(self, assessment_id: UUID) -> tuple[int, str] | None:
         """The (license, skill) pair an assessment belongs to, or None."""
 
+    def license_holder(self, license_id: int) -> int | None:
+        """The user id holding the license, None when it does not exist."""
+
 
 class CommandObserver(Protocol):
     """Told what commands and the projector do (metrics); the ledger works without one."""

@@ -21,6 +21,7 @@ from skill_ledger.audit.tree import LogTree
 from skill_ledger.database import Database, open_database
 from skill_ledger.eventstore.log import EventLog
 from skill_ledger.eventstore.transcoder import TypedMapper
+from skill_ledger.grading import SessionGrading
 from skill_ledger.logins import FailedLogins, Logins, PasswordCheckGate
 from skill_ledger.ports import CommandObserver
 from skill_ledger.readside.consistency import ReadYourWrites
@@ -29,7 +30,6 @@ from skill_ledger.readside.queries import ReadModel
 from skill_ledger.readside.replicas import ReadRouter
 from skill_ledger.settings import ConfigurationError, Settings
 
-PROJECTION_POOL_SIZE = 2
 REPLICA_CONNECT_SECONDS = 2.0
 DEVELOPMENT_ORIGIN = "skill-ledger.localhost/development"
 
@@ -95,12 +95,13 @@ class Services:
         observer: CommandObserver | None = None,
     ) -> Services:
         """Connect to the configured database (pools open lazily) and wire every part."""
-        db = open_database(settings.database, pool_size=settings.pool_size)
+        pools = settings.pools
+        db = open_database(settings.database, pool_size=pools.main)
         readmodel = ReadModel(db)
         ledger = Ledger(
             settings,
             readmodel,
-            db.eventstore_env(settings.pool_size),
+            db.eventstore_env(pools.eventstore),
             observer=observer,
             breaker=db.breaker,
         )
@@ -111,7 +112,7 @@ class Services:
         # a recovery cleans every pool, and read-your-writes waits see an outage of either.
         projection_db = open_database(
             settings.database,
-            pool_size=PROJECTION_POOL_SIZE,
+            pool_size=pools.projection,
             durable=False,
             name="ledger-projection",
             breaker=db.breaker,
@@ -167,7 +168,14 @@ class Services:
             audit=Audit(db, eventlog, projection=projector.name),
             logins=Logins(accounts, failures, PasswordCheckGate(settings.login_concurrency)),
             assessments=Assessments(
-                ledger, readmodel, accounts, consistency, trail, reads, receipts
+                ledger,
+                readmodel,
+                accounts,
+                consistency,
+                trail,
+                SessionGrading(ledger, eventlog),
+                reads,
+                receipts,
             ),
             tree=tree,
             notary=notary,

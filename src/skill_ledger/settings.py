@@ -12,7 +12,7 @@ from urllib.parse import quote, unquote, urlsplit
 from psycopg.conninfo import make_conninfo
 from sqlalchemy.engine import URL
 
-from skill_ledger.domain import ValidationPolicy
+from skill_ledger.domain import DEFAULT_DISPUTE_WINDOW_DAYS, ValidationPolicy
 
 DEFAULT_DATABASE_URL = "sqlite:///var/ledger.db"
 DEFAULT_SKILLS = (
@@ -34,6 +34,50 @@ DEFAULT_SKILLS = (
     "goalkeeping",
 )
 MIN_PRODUCTION_SECRET_BYTES = 32
+
+
+# PostgreSQL backends: LEDGER_CONNECTION_BUDGET bounds a whole deployment (docs/operations.md).
+DEDICATED_CONNECTIONS = 2  # outside the pools: the projector's LISTEN/lock, the tree keeper's
+PROJECTOR_SHARE = 6  # a `ledger project` process
+MIN_SHARE = 5
+
+
+@dataclass(frozen=True, slots=True)
+class Pools:
+    """How many connections each pool of one process may open."""
+
+    main: int
+    eventstore: int
+    projection: int
+
+    @property
+    def total(self) -> int:
+        """Every connection the process may hold, the dedicated ones included."""
+        return self.main + self.eventstore + self.projection + DEDICATED_CONNECTIONS
+
+
+def pools_for(share: int, cap: int = 0) -> Pools:
+    """Split one process's share: two dedicated, the projection's, then half each to the
+    command path's two pools (the event store's and the reads'); `cap` bounds each further."""
+    rest = max(share, MIN_SHARE) - DEDICATED_CONNECTIONS
+    projection = 2 if rest >= 6 else 1
+    eventstore = max(1, (rest - projection) // 2)
+    main = max(1, rest - projection - eventstore)
+    if cap:
+        main, eventstore, projection = min(main, cap), min(eventstore, cap), min(projection, cap)
+    return Pools(main, eventstore, projection)
+
+
+def api_worker_share(budget: int, workers: int, separate_projector: bool) -> int:
+    """Each API worker's share of the budget (a separate `ledger project` takes its own)."""
+    share = (budget - (PROJECTOR_SHARE if separate_projector else 0)) // workers
+    if share < MIN_SHARE:
+        raise ConfigurationError(
+            f"LEDGER_CONNECTION_BUDGET={budget} is too small for {workers} workers"
+            f"{' and a projector' if separate_projector else ''}: each worker needs "
+            f"at least {MIN_SHARE} connections"
+        )
+    return share
 
 
 class ConfigurationError(Exception):
@@ -234,7 +278,9 @@ class Settings:
     projection_wait_seconds: float = 5.0
     projection_poll_seconds: float = 0.05
     projection_idle_seconds: float = 1.0
-    pool_size: int = 8
+    connection_budget: int = 40
+    pool_size: int = 0
+    connection_share: int = 0
     login_rate_per_minute: int = 10
     login_account_failures: int = 10
     login_account_window_seconds: int = 900
@@ -243,9 +289,15 @@ class Settings:
     auth_cache_seconds: float = 1.0
     signing_key_file: str = ""
     checkpoint_seconds: float = 60.0
+    dispute_window_days: int = DEFAULT_DISPUTE_WINDOW_DAYS
     read_databases: tuple[DatabaseURL, ...] = ()
     read_wait_seconds: float = 1.0
     read_max_lag_seconds: float = 5.0
+
+    @property
+    def pools(self) -> Pools:
+        """This process's pools: its share of LEDGER_CONNECTION_BUDGET (all of it by default)."""
+        return pools_for(self.connection_share or self.connection_budget, self.pool_size)
 
     @property
     def is_production(self) -> bool:
@@ -285,6 +337,7 @@ VARIABLES: tuple[tuple[str, str, Parse], ...] = (
     ("command_retries", "LEDGER_COMMAND_RETRIES", _number(int, 1)),
     ("projection_batch_size", "LEDGER_PROJECTION_BATCH", _number(int, 1)),
     ("projection_wait_seconds", "LEDGER_PROJECTION_WAIT_SECONDS", _number(float)),
+    ("connection_budget", "LEDGER_CONNECTION_BUDGET", _number(int, MIN_SHARE)),
     ("pool_size", "LEDGER_POOL_SIZE", _number(int, 1)),
     ("login_rate_per_minute", "LEDGER_LOGIN_RATE_PER_MINUTE", _number(int, 1)),
     ("login_account_failures", "LEDGER_LOGIN_ACCOUNT_FAILURES", _number(int, 1)),
@@ -294,6 +347,7 @@ VARIABLES: tuple[tuple[str, str, Parse], ...] = (
     ("auth_cache_seconds", "LEDGER_AUTH_CACHE_SECONDS", _number(float)),
     ("signing_key_file", "LEDGER_SIGNING_KEY_FILE", _text),
     ("checkpoint_seconds", "LEDGER_CHECKPOINT_SECONDS", _number(float, 1)),
+    ("dispute_window_days", "LEDGER_DISPUTE_WINDOW_DAYS", _number(int, 1)),
     ("read_databases", "LEDGER_READ_DATABASE_URL", _replicas),
     ("read_wait_seconds", "LEDGER_READ_WAIT_SECONDS", _number(float)),
     ("read_max_lag_seconds", "LEDGER_READ_MAX_LAG_SECONDS", _number(float)),

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import re
+import socket
+import time
 
 from tests.e2e.conftest import Server
 
@@ -73,3 +75,44 @@ def test_request_ids_are_echoed_and_bound_to_every_log_line(server: Server) -> N
     assert any("STATE TRANSITION" in line for line in lines)
     assert any("lock_released" in line for line in lines)
     assert any("request" in line and "201" in line for line in lines)
+
+
+def test_a_request_the_client_abandons_is_logged_as_499_at_info_and_counts_no_server_error(
+    server: Server,
+) -> None:
+    path = "/api/v1/licenses/1/skills/passing/assess"
+    with server.client() as client:
+        before = client.get("/metrics").text
+    host, port = server.base_url.removeprefix("http://").split(":")
+    log_before = len(server.logs())
+    with socket.create_connection((host, int(port))) as sock:
+        sock.sendall(
+            f"POST {path} HTTP/1.1\r\nHost: {host}\r\n"
+            f"Authorization: Bearer {server.token('instructor')}\r\n"
+            "Content-Type: application/json\r\nContent-Length: 500\r\n"
+            "X-Request-ID: req-abandoned-1\r\n\r\n"
+            '{"points_earned": '.encode()
+        )
+    deadline = time.monotonic() + 10
+    lines: list[str] = []
+    while time.monotonic() < deadline and not any("status=" in line for line in lines):
+        time.sleep(0.05)
+        lines = [
+            line for line in server.logs()[log_before:].splitlines() if "req-abandoned-1" in line
+        ]
+    assert any("request" in line and "status=499" in line for line in lines), lines
+    assert not any("error" in line.split("req-abandoned-1")[0].lower() for line in lines), lines
+    assert "client disconnected" not in server.logs()[log_before:]
+    with server.client() as client:
+        after = client.get("/metrics").text
+    series = (
+        'ledger_http_requests_total{app_name="ledger",method="POST",'
+        'path="/api/v1/licenses/{license_id}/skills/{skill}/assess",status_code="%s"}'
+    )
+    assert series % 499 + " 1.0" in after.splitlines()
+    assert series % 500 not in after
+
+    def server_errors(text: str) -> list[str]:
+        return [line for line in text.splitlines() if line.startswith("ledger_http_requests_error")]
+
+    assert server_errors(after) == server_errors(before)

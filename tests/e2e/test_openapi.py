@@ -25,10 +25,14 @@ from tests.e2e.test_roles import ROWS as ROLE_ROWS
 PROBLEM = "application/problem+json"
 LOGIN = ("POST", "/api/v1/auth/login")
 ASSESS = ("POST", "/api/v1/licenses/{license_id}/skills/{skill}/assess")
+SESSION = ("POST", "/api/v1/sessions/assess")
 HISTORY = ("GET", "/api/v1/licenses/{license_id}/skills/{skill}/assessments")
 ONE = ("GET", "/api/v1/assessments/{assessment_id}")
 VALIDATE = ("POST", "/api/v1/assessments/{assessment_id}/validate")
 ARCHIVE = ("POST", "/api/v1/assessments/{assessment_id}/archive")
+DISPUTE = ("POST", "/api/v1/assessments/{assessment_id}/dispute")
+RESOLVE = ("POST", "/api/v1/assessments/{assessment_id}/resolve")
+DISPUTES = ("GET", "/api/v1/disputes")
 EVENTS = ("GET", "/api/v1/licenses/{license_id}/skills/{skill}/events")
 STATE = ("GET", "/api/v1/licenses/{license_id}/skills/{skill}/state")
 FEED = ("GET", "/api/v1/events")
@@ -59,10 +63,14 @@ PUBLIC = {LOGIN, HEALTH, METRICS}
 ROLE_ENDPOINTS = {
     "login": LOGIN,
     "assess": ASSESS,
+    "session": SESSION,
     "history": HISTORY,
     "get_one": ONE,
     "validate": VALIDATE,
     "archive": ARCHIVE,
+    "dispute": DISPUTE,
+    "resolve": RESOLVE,
+    "list_disputes": DISPUTES,
     "health": HEALTH,
 }
 # Statuses asserted over HTTP by other tests than the two tables.
@@ -74,6 +82,10 @@ ASSERTED_ELSEWHERE: dict[tuple[str, str], dict[int, str]] = {
         500: "test_login.py::test_tokens_and_passwords_never_reach_the_logs",
     },
     ASSESS: {200: "test_smoke.py::test_seed_smoke_sequence_create_repeat_validate_history"},
+    SESSION: {
+        400: "test_sessions.py::test_an_invalid_envelope_is_refused_whole_with_400_naming_the_…",
+        413: "test_sessions.py::test_more_than_200_items_or_a_body_over_1_mib_is_413",
+    },
     ARCHIVE: {413: "test_hostile_input.py::test_a_body_one_byte_over_64_kib_is_refused_with_413"},
     HISTORY: {500: "test_login.py::test_tokens_and_passwords_never_reach_the_logs"},
     EVENTS: {
@@ -93,6 +105,17 @@ ASSERTED_ELSEWHERE: dict[tuple[str, str], dict[int, str]] = {
         401: "test_audit_api.py::test_only_admins_and_auditors_read_the_audit_trail",
         403: "test_audit_api.py::test_only_admins_and_auditors_read_the_audit_trail",
     },
+    DISPUTE: {
+        400: "test_disputes.py::test_bad_disputes_and_resolutions_are_refused_as_problems",
+        404: "test_disputes.py::test_bad_disputes_and_resolutions_are_refused_as_problems",
+        409: "test_disputes.py::test_bad_disputes_and_resolutions_are_refused_as_problems",
+    },
+    RESOLVE: {
+        400: "test_disputes.py::test_bad_disputes_and_resolutions_are_refused_as_problems",
+        404: "test_disputes.py::test_bad_disputes_and_resolutions_are_refused_as_problems",
+        409: "test_disputes.py::test_dispute_then_modify_archives_it_and_the_new_points_become…",
+    },
+    DISPUTES: {400: "test_disputes.py::test_the_dispute_list_pages_and_students_see_only_…"},
     HEALTH: {503: "test_operations.py::test_health_answers_503_when_its_database_is_gone"},
     METRICS: {200: "test_observability.py::test_metrics_count_commands_conflicts_and_rejections"},
     ACCOUNT_ROUTES["create_user"]: {
@@ -149,6 +172,7 @@ PROOFS = "a role that may not read proofs (the same guard as key and checkpoint)
 UNEXERCISED: dict[tuple[str, str], dict[int, str]] = {
     LOGIN: {},
     ASSESS: {**SERVER_SIDE, 409: "concurrent writers won every retry (LEDGER_COMMAND_RETRIES)"},
+    SESSION: {**SERVER_SIDE, 415: "a declared non-JSON body (the same check as assess-text-plain)"},
     HISTORY: {503: SERVER_SIDE[503]},
     ONE: {**SERVER_SIDE, 400: "a malformed X-Ledger-Position (tests/e2e/test_replicas.py)"},
     VALIDATE: SERVER_SIDE,
@@ -157,6 +181,9 @@ UNEXERCISED: dict[tuple[str, str], dict[int, str]] = {
         409: "concurrent writers won every retry (LEDGER_COMMAND_RETRIES)",
         415: "a declared non-JSON body (the same check as assess-text-plain)",
     },
+    DISPUTE: {**SERVER_SIDE, **BODY_CHECKS},
+    RESOLVE: {**SERVER_SIDE, **BODY_CHECKS},
+    DISPUTES: SERVER_SIDE,
     EVENTS: {**SERVER_SIDE, 400: "an out-of-range license id", 401: "no or a bad token"},
     STATE: {**SERVER_SIDE, 401: "no or a bad token"},
     FEED: SERVER_SIDE,

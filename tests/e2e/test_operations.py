@@ -179,3 +179,14 @@ def test_a_trusted_proxy_that_is_not_an_address_is_refused_at_start(
     assert result.returncode == 2
     assert "LEDGER_TRUSTED_PROXIES" in result.stderr
     assert "proxy.lan" in result.stderr
+
+
+def test_a_connection_budget_too_small_for_the_workers_is_refused_at_start(
+    sqlite_url: DatabaseURL,
+) -> None:
+    env = {"LEDGER_DATABASE_URL": sqlite_url.url(), "LEDGER_CONNECTION_BUDGET": "12"}
+    result = run_serve(env, "--workers", "2", "--no-projector")
+
+    assert result.returncode == 2
+    assert "LEDGER_CONNECTION_BUDGET=12" in result.stderr
+    assert "2 workers" in result.stderr

@@ -27,7 +27,20 @@ from skill_ledger.domain import Role
 from tests.conftest import PASSWORD
 from tests.e2e.conftest import AUDIENCE, DEMO, ISSUER, SECRET, Server, event_count
 
-ENDPOINTS = ("login", "assess", "history", "get_one", "validate", "archive", "health", "openapi")
+ENDPOINTS = (
+    "login",
+    "assess",
+    "session",
+    "history",
+    "get_one",
+    "validate",
+    "archive",
+    "dispute",
+    "resolve",
+    "list_disputes",
+    "health",
+    "openapi",
+)
 ROLES = ("admin", "instructor", "other_instructor", "student", "other_student", "auditor")
 BAD_TOKENS = (
     "no_token",
@@ -38,8 +51,11 @@ BAD_TOKENS = (
     "deactivated_user",
     "unknown_user",
 )
-COMMANDS = ("assess", "validate", "archive")
-TARGETED = ("history", "get_one", "validate", "archive")
+COMMANDS = ("assess", "session", "validate", "archive", "dispute", "resolve")
+TARGETED = ("history", "get_one", "validate", "archive", "dispute", "resolve")
+# dispute targets an assessment made by the instructor and validated by a third admin (the
+# "validator"); resolve one the student has disputed too, so the demo admin may resolve it.
+VALIDATED_FIRST = ("dispute", "resolve")
 OTHER_SECRET = "another-secret-of-at-least-32-bytes-long"
 
 # "student" holds the license every row targets; "other_student" holds a different one.
@@ -48,10 +64,14 @@ ROLE_CODES = {
     # endpoint   admin instructor other_instructor student other_student auditor
     "login": (200, 200, 200, 200, 200, 200),
     "assess": (201, 201, 201, 403, 403, 403),
+    "session": (200, 200, 200, 403, 403, 403),
     "history": (200, 200, 200, 200, 403, 200),
     "get_one": (200, 200, 200, 200, 403, 200),
     "validate": (200, 403, 403, 403, 403, 403),
     "archive": (200, 200, 403, 403, 403, 403),
+    "dispute": (403, 403, 403, 200, 403, 403),
+    "resolve": (200, 403, 403, 403, 403, 403),
+    "list_disputes": (200, 403, 403, 200, 200, 200),
     "health": (200, 200, 200, 200, 200, 200),
     "openapi": (200, 200, 200, 200, 200, 200),
 }
@@ -61,10 +81,14 @@ TOKEN_CODES = {
     # endpoint   none malformed wrong_sig expired alg_none deactivated unknown_user
     "login": (200, 200, 200, 200, 200, 401, 200),
     "assess": (401, 401, 401, 401, 401, 401, 401),
+    "session": (401, 401, 401, 401, 401, 401, 401),
     "history": (401, 401, 401, 401, 401, 401, 401),
     "get_one": (401, 401, 401, 401, 401, 401, 401),
     "validate": (401, 401, 401, 401, 401, 401, 401),
     "archive": (401, 401, 401, 401, 401, 401, 401),
+    "dispute": (401, 401, 401, 401, 401, 401, 401),
+    "resolve": (401, 401, 401, 401, 401, 401, 401),
+    "list_disputes": (401, 401, 401, 401, 401, 401, 401),
     "health": (200, 200, 200, 200, 200, 200, 200),
     "openapi": (200, 200, 200, 200, 200, 200, 200),
 }
@@ -108,6 +132,8 @@ EXTRA = [
     Row("validate", "admin", 403, assessed_by="admin", detail="cannot validate their own"),
     # The other instructor's 403 above is about ownership: their own assessment they archive.
     Row("archive", "other_instructor", 200, assessed_by="other_instructor"),
+    # Four eyes on disputes: an admin who made the disputed assessment cannot resolve it.
+    Row("resolve", "admin", 403, assessed_by="admin", detail="neither assessed nor validated"),
 ]
 ROWS = MATRIX + EXTRA
 
@@ -156,6 +182,23 @@ class World:
         """A new license held by the demo student."""
         return self.accounts.add_license(DEMO["student"][0])
 
+    def disputable_on(self, license_id: int, by: str, *, disputed: bool) -> str:
+        """A new assessment made by this caller, validated by the validator admin, and disputed
+        by the demo student when asked; its id."""
+        assessment_id = self.assessment_on(license_id, by)
+        steps = [("validator", "validate", None)]
+        if disputed:
+            steps.append(("student", "dispute", {"reason": "not the drill we agreed"}))
+        with self.server.client() as client:
+            for caller, command, body in steps:
+                response = client.post(
+                    f"/api/v1/assessments/{assessment_id}/{command}",
+                    json=body,
+                    headers=self.headers[caller],
+                )
+                assert response.status_code == 200, response.text
+        return assessment_id
+
     def assessment_on(self, license_id: int, by: str) -> str:
         """A new ASSESSED assessment on the license, made by this caller; its id."""
         with self.server.client() as client:
@@ -183,10 +226,12 @@ def world(module_server: Server, module_db: Database, module_accounts: Accounts)
     _, other_instructor = add_user(accounts, Role.INSTRUCTOR, "other-instructor")
     _, other_student = add_user(accounts, Role.STUDENT, "other-student")
     accounts.add_license(other_student)
+    _, validator = add_user(accounts, Role.ADMIN, "validator")
     gone_id, gone = add_user(accounts, Role.INSTRUCTOR, "deactivated")
     credentials |= {
         "other_instructor": (other_instructor, PASSWORD),
         "other_student": (other_student, PASSWORD),
+        "validator": (validator, PASSWORD),
         "deactivated_user": (gone, PASSWORD),
     }
     headers = {
@@ -221,6 +266,9 @@ def world(module_server: Server, module_db: Database, module_accounts: Accounts)
 def prepare(world: World, row: Row) -> tuple[int, str | None]:
     """A fresh license for the row and, when the endpoint needs one, an assessment on it."""
     license_id = world.fresh_license()
+    if row.endpoint in VALIDATED_FIRST:
+        disputed = row.endpoint == "resolve"
+        return license_id, world.disputable_on(license_id, row.assessed_by, disputed=disputed)
     if row.endpoint in TARGETED:
         return license_id, world.assessment_on(license_id, row.assessed_by)
     return license_id, None
@@ -240,6 +288,16 @@ def send(world: World, row: Row, license_id: int, target: str | None) -> httpx.R
             json={"points_earned": 7, "points_total": 10},
             headers=headers,
         ),
+        "session": lambda c: c.post(
+            "/api/v1/sessions/assess",
+            json={
+                "items": [
+                    {"license_id": license_id, "skill": s, "points_earned": 7, "points_total": 10}
+                    for s in ("ball_control", "passing")
+                ]
+            },
+            headers=headers,
+        ),
         "history": lambda c: c.get(
             f"/api/v1/licenses/{license_id}/skills/dribbling/assessments", headers=headers
         ),
@@ -248,6 +306,15 @@ def send(world: World, row: Row, license_id: int, target: str | None) -> httpx.R
         "archive": lambda c: c.post(
             f"/api/v1/assessments/{target}/archive", json={"reason": "matrix"}, headers=headers
         ),
+        "dispute": lambda c: c.post(
+            f"/api/v1/assessments/{target}/dispute", json={"reason": "matrix"}, headers=headers
+        ),
+        "resolve": lambda c: c.post(
+            f"/api/v1/assessments/{target}/resolve",
+            json={"outcome": "approve", "note": "matrix"},
+            headers=headers,
+        ),
+        "list_disputes": lambda c: c.get("/api/v1/disputes", headers=headers),
         "health": lambda c: c.get("/health", headers=headers),
         "openapi": lambda c: c.get("/schema/openapi.json", headers=headers),
     }
@@ -264,6 +331,9 @@ def check_allowed_answer(row: Row, response: httpx.Response, target: str | None)
     elif row.endpoint == "assess":
         assert body["created"] is True
         assert body["assessment"]["status"] == "ASSESSED"
+    elif row.endpoint == "session":
+        assert [r["status"] for r in body["results"]] == [201, 201]
+        assert {r["assessment"]["status"] for r in body["results"]} == {"ASSESSED"}
     elif row.endpoint == "history":
         assert [item["id"] for item in body] == [target]
     elif row.endpoint == "get_one":
@@ -273,6 +343,15 @@ def check_allowed_answer(row: Row, response: httpx.Response, target: str | None)
     elif row.endpoint == "archive":
         assert body["assessment"]["status"] == "ARCHIVED"
         assert body["assessment"]["archived_reason"] == "matrix"
+    elif row.endpoint == "dispute":
+        assert body["assessment"]["status"] == "DISPUTED"
+        assert body["assessment"]["dispute_reason"] == "matrix"
+    elif row.endpoint == "resolve":
+        assert body["assessment"]["status"] == "ASSESSED"
+        assert body["assessment"]["dispute_outcome"] == "approve"
+        assert body["replacement"] is None
+    elif row.endpoint == "list_disputes":
+        assert isinstance(body["disputes"], list)
     elif row.endpoint == "health":
         assert body["status"] == "healthy"
         assert body["projector"]["lag_events"] >= 0
@@ -307,8 +386,8 @@ def test_role_matrix(world: World, row: Row) -> None:
 def test_the_matrix_covers_every_endpoint_for_every_caller() -> None:
     pairs = {(row.endpoint, row.caller) for row in MATRIX}
     assert pairs == {(e, c) for e in ENDPOINTS for c in (*ROLES, *BAD_TOKENS)}
-    assert len(MATRIX) == len(ENDPOINTS) * (len(ROLES) + len(BAD_TOKENS)) == 104
-    assert len(ROWS) == 106
+    assert len(MATRIX) == len(ENDPOINTS) * (len(ROLES) + len(BAD_TOKENS)) == 156
+    assert len(ROWS) == 159
 
 
 def test_a_token_minted_with_the_server_secret_is_accepted(world: World) -> None:

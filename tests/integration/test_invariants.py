@@ -14,6 +14,7 @@ from hypothesis.stateful import (
     RuleBasedStateMachine,
     initialize,
     invariant,
+    precondition,
     rule,
     run_state_machine_as_test,
 )
@@ -23,6 +24,8 @@ from skill_ledger.domain import (
     Actor,
     Assessment,
     AssessmentNotFound,
+    DisputeOutcome,
+    DisputeRefused,
     InvalidAssessment,
     InvalidTransition,
     LedgerError,
@@ -35,13 +38,16 @@ from skill_ledger.domain import (
 )
 from skill_ledger.services import Services
 from skill_ledger.settings import DatabaseURL
-from tests.conftest import Cast, seed_cast
+from tests.conftest import PASSWORD, Cast, seed_cast
 
 SKILLS = ("passing", "dribbling")
 PAIRS = 3
 ASSESSORS = ("admin", "other_admin", "instructor", "other_instructor")
 ONLOOKERS = ("student", "auditor")
 REASONS = ("injury", "wrong license", "   ")
+DISPUTERS = ("student", "instructor", "admin")
+OUTCOMES = ("approve", "reject", "modify")
+REPLACED_AFTER_DISPUTE = "Replaced after dispute"
 
 
 @dataclass
@@ -52,10 +58,12 @@ class World:
     cast: Cast
     position: int = 0
     folded: dict[UUID, Assessment] = field(default_factory=dict)
+    resolver: Actor | None = None
 
     def actor(self, key: str) -> Actor:
-        """A cast member by name."""
-        actor: Actor = getattr(self.cast, key)
+        """A cast member by name (the resolver: a third admin, who never assesses)."""
+        actor: Actor | None = self.resolver if key == "resolver" else getattr(self.cast, key)
+        assert actor is not None
         return actor
 
     def fold_new_events(self) -> dict[UUID, Assessment]:
@@ -77,10 +85,18 @@ class Modelled:
     assessor: int
     status: Status
     archived_reason: str | None = None
+    validator: int | None = None
+    disputed: bool = False
+    dispute_outcome: str | None = None
+
+    @property
+    def dispute_open(self) -> bool:
+        """Disputed and not yet resolved."""
+        return self.disputed and self.dispute_outcome is None
 
 
 class LedgerMachine(RuleBasedStateMachine):
-    """Assess, validate and archive at random on a few fresh (license, skill) pairs."""
+    """Assess, validate, archive, dispute and resolve at random on a few fresh pairs."""
 
     assessments = Bundle("assessments")
 
@@ -91,6 +107,7 @@ class LedgerMachine(RuleBasedStateMachine):
         self.pairs: list[tuple[int, str]] = []
         self.model: dict[UUID, Modelled] = {}
         self.active: dict[tuple[int, str], UUID] = {}
+        self.last_archived: dict[tuple[int, str], UUID] = {}
 
     @initialize()
     def open_licenses(self) -> None:
@@ -124,13 +141,23 @@ class LedgerMachine(RuleBasedStateMachine):
             return current
         assert result.outcome is (Outcome.CREATED if current is None else Outcome.REPLACED)
         if current is not None:
-            self.model[current].status = Status.ARCHIVED
-            self.model[current].archived_reason = REPLACED_BY_NEW
+            if self.model[current].dispute_open:
+                self.model[current].dispute_outcome = DisputeOutcome.SUPERSEDED.value
+            self.retire(current, REPLACED_BY_NEW)
         self.model[result.assessment_id] = Modelled(
             (license_id, skill), (earned, total), actor.user_id, Status.ASSESSED
         )
         self.active[(license_id, skill)] = result.assessment_id
         return result.assessment_id
+
+    def retire(self, assessment_id: UUID, reason: str) -> None:
+        """The model's row leaves the active set."""
+        modelled = self.model[assessment_id]
+        modelled.status = Status.ARCHIVED
+        modelled.archived_reason = reason
+        self.last_archived[modelled.pair] = assessment_id
+        if self.active.get(modelled.pair) == assessment_id:
+            del self.active[modelled.pair]
 
     @rule(
         pair=st.integers(0, PAIRS - 1),
@@ -173,7 +200,7 @@ class LedgerMachine(RuleBasedStateMachine):
             expected = NotPermitted
         elif modelled.assessor == actor.user_id:
             expected = SelfValidationForbidden
-        elif modelled.status is Status.ARCHIVED:
+        elif modelled.status in (Status.ARCHIVED, Status.DISPUTED):
             expected = InvalidTransition
         if expected is not None:
             with pytest.raises(LedgerError) as raised:
@@ -186,6 +213,7 @@ class LedgerMachine(RuleBasedStateMachine):
             return
         assert result.outcome is Outcome.VALIDATED
         modelled.status = Status.VALIDATED
+        modelled.validator = actor.user_id
 
     @rule(
         assessment_id=assessments, who=st.sampled_from(ASSESSORS), reason=st.sampled_from(REASONS)
@@ -200,6 +228,8 @@ class LedgerMachine(RuleBasedStateMachine):
         expected: type[LedgerError] | None = None
         if not allowed:
             expected = NotPermitted
+        elif modelled.status is Status.DISPUTED:
+            expected = InvalidTransition
         elif modelled.status is not Status.ARCHIVED and not reason.strip():
             expected = InvalidAssessment
         if expected is not None:
@@ -212,9 +242,126 @@ class LedgerMachine(RuleBasedStateMachine):
             assert (result.outcome, result.position) == (Outcome.UNCHANGED, None)
             return
         assert result.outcome is Outcome.ARCHIVED
-        modelled.status = Status.ARCHIVED
-        modelled.archived_reason = reason.strip()
-        del self.active[modelled.pair]
+        self.retire(assessment_id, reason.strip())
+
+    @rule(assessment_id=assessments, who=st.sampled_from(DISPUTERS))
+    def dispute(self, assessment_id: UUID, who: str) -> None:
+        self.project()
+        actor = self.world.actor(who)
+        modelled = self.model[assessment_id]
+        expected: type[LedgerError] | None = None
+        if actor.role is not Role.STUDENT:
+            expected = NotPermitted
+        elif modelled.status is Status.ARCHIVED:
+            expected = InvalidTransition
+        elif modelled.disputed:  # open, or resolved: never twice
+            expected = DisputeRefused
+        elif modelled.status is Status.ASSESSED:
+            expected = InvalidTransition
+        if expected is not None:
+            with pytest.raises(LedgerError) as raised:
+                self.ledger.dispute(actor, assessment_id, "not fair")
+            assert type(raised.value) is expected
+            return
+        result = self.ledger.dispute(actor, assessment_id, "not fair")
+        assert result.outcome is Outcome.DISPUTED
+        modelled.status = Status.DISPUTED
+        modelled.disputed = True
+
+    @rule(
+        assessment_id=assessments,
+        who=st.sampled_from(ASSESSORS),
+        outcome=st.sampled_from(OUTCOMES),
+        note=st.sampled_from(("fair", " ")),
+        earned=st.integers(0, 3),
+    )
+    def resolve(self, assessment_id: UUID, who: str, outcome: str, note: str, earned: int) -> None:
+        self.project()
+        actor = self.world.actor(who)
+        modelled = self.model[assessment_id]
+        kind = DisputeOutcome(outcome)
+        points = (earned, 3) if kind is DisputeOutcome.MODIFY else None
+        held = assessment_id in (
+            self.active.get(modelled.pair),
+            self.last_archived.get(modelled.pair),
+        )
+        expected: type[LedgerError] | None = None
+        if actor.role is not Role.ADMIN:
+            expected = NotPermitted
+        elif not held:
+            expected = InvalidTransition
+        elif actor.user_id in (modelled.assessor, modelled.validator):
+            expected = SelfValidationForbidden
+        elif not modelled.dispute_open and modelled.dispute_outcome != outcome:
+            expected = DisputeRefused
+        elif not modelled.dispute_open:
+            expected = None
+        elif kind is DisputeOutcome.MODIFY and points == modelled.points:
+            expected = DisputeRefused
+        elif kind is DisputeOutcome.REJECT and not note.strip():
+            expected = InvalidAssessment
+        if expected is not None:
+            with pytest.raises(LedgerError) as raised:
+                self.ledger.resolve(actor, assessment_id, kind, note, points)
+            assert type(raised.value) is expected
+            return
+        result = self.ledger.resolve(actor, assessment_id, kind, note, points)
+        if not modelled.dispute_open:
+            assert (result.outcome, result.position) == (Outcome.UNCHANGED, None)
+            return
+        assert result.outcome is Outcome.RESOLVED
+        modelled.dispute_outcome = outcome
+        if kind is DisputeOutcome.APPROVE:
+            modelled.status = Status.ASSESSED
+        elif kind is DisputeOutcome.REJECT:
+            modelled.status = Status.VALIDATED
+        else:
+            assert result.replacement is not None
+            assert points is not None
+            self.retire(assessment_id, REPLACED_AFTER_DISPUTE)
+            self.model[result.replacement] = Modelled(
+                modelled.pair, points, actor.user_id, Status.ASSESSED
+            )
+            self.active[modelled.pair] = result.replacement
+
+    def active_in(self, *statuses: Status) -> list[UUID]:
+        """The pairs' active assessments in these statuses, in the order they were made (ids
+        are random: ordering by them would make the examples flaky)."""
+        active = set(self.active.values())
+        return [i for i, m in self.model.items() if i in active and m.status in statuses]
+
+    @precondition(lambda self: self.active_in(Status.ASSESSED))
+    @rule(
+        index=st.integers(0, 5),
+        admin=st.sampled_from(("admin", "other_admin")),
+        outcome=st.sampled_from((None, *OUTCOMES)),
+        earned=st.integers(0, 3),
+    )
+    def validate_then_dispute(
+        self, index: int, admin: str, outcome: str | None, earned: int
+    ) -> None:
+        """A path to disputes random rules alone rarely take: validated, the holder's dispute,
+        and maybe the resolver's decision at once."""
+        candidates = self.active_in(Status.ASSESSED)
+        target = candidates[index % len(candidates)]
+        self.validate(target, admin)
+        self.dispute(target, "student")
+        if outcome is not None:
+            self.resolve(target, "resolver", outcome, "fair", earned)
+
+    @precondition(lambda self: self.active_in(Status.DISPUTED))
+    @rule(
+        index=st.integers(0, 5),
+        who=st.sampled_from(("resolver", "resolver", "admin", "other_admin", "instructor")),
+        outcome=st.sampled_from(OUTCOMES),
+        note=st.sampled_from(("fair", " ")),
+        earned=st.integers(0, 3),
+    )
+    def resolve_an_open_dispute(
+        self, index: int, who: str, outcome: str, note: str, earned: int
+    ) -> None:
+        candidates = self.active_in(Status.DISPUTED)
+        self.resolve(candidates[index % len(candidates)], who, outcome, note, earned)
 
     @rule(who=st.sampled_from(ASSESSORS), archive=st.booleans())
     def command_on_an_unknown_assessment(self, who: str, archive: bool) -> None:
@@ -270,6 +417,10 @@ class LedgerMachine(RuleBasedStateMachine):
             for assessment_id, row in rows.items():
                 assert row.status is self.model[assessment_id].status
                 assert row.archived_reason == self.model[assessment_id].archived_reason
+                assert row.dispute_outcome == self.model[assessment_id].dispute_outcome
+                assert (row.disputed_at is not None) == self.model[assessment_id].disputed
+                if row.status is Status.DISPUTED:  # DISPUTED only ever from VALIDATED
+                    assert row.previous_status is Status.VALIDATED
 
 
 @pytest.mark.parametrize(("backend", "examples"), [("sqlite", 25), ("postgres", 10)])
@@ -282,6 +433,10 @@ def test_random_command_sequences_keep_events_aggregates_and_table_in_agreement(
     url: DatabaseURL = request.getfixturevalue(f"{backend}_url")
     services = open_services(url)
     world = World(services, seed_cast(services))
+    resolver = services.accounts.add_user(
+        f"resolver-{uuid4().hex[:8]}@x.test", "R", Role.ADMIN, PASSWORD
+    )
+    world.resolver = Actor(resolver.id, Role.ADMIN)
     run_state_machine_as_test(
         lambda: LedgerMachine(world),
         settings=settings(
@@ -297,5 +452,8 @@ def test_random_command_sequences_keep_events_aggregates_and_table_in_agreement(
     table = services.readmodel.all()
     assert table == world.fold_new_events()
     assert len(table) > examples, "the examples recorded too little to prove anything"
+    outcomes = {row.dispute_outcome for row in table.values() if row.disputed_at is not None}
+    print(f"\n{backend}: dispute outcomes reached: {sorted(map(str, outcomes))}")
+    assert outcomes, "no example reached a dispute"
     active = [(row.user_license_id, row.skill_name) for row in table.values() if row.is_active]
     assert len(active) == len(set(active))

@@ -15,6 +15,7 @@ import pytest
 from typer.testing import CliRunner
 
 from skill_ledger.audit.findings import FindingKind, VerifyReport
+from skill_ledger.audit.leaves import digest_query
 from skill_ledger.audit.notary import CheckpointRefused
 from skill_ledger.audit.receipts import b64
 from skill_ledger.audit.signing import SignedCheckpoint, VerifierKey
@@ -31,7 +32,7 @@ from tests.integration.test_audit import (
     tamper,
     tell_story,
 )
-from tests.integration.test_log_tree import run_verifier
+from tests.integration.test_log_tree import run_verifier, stored_nodes
 
 
 @pytest.fixture
@@ -73,6 +74,41 @@ def test_an_edited_payload_is_named_by_its_position(pg_story: Story) -> None:
     )
     report = verify(pg_story, signed)
     assert [f.position for f in report.of_kind(FindingKind.EDITED_PAYLOAD)] == [position]
+
+
+def test_a_rebuild_hashed_by_the_server_equals_one_hashed_here_whatever_the_rows_hold(
+    pg_story: Story,
+) -> None:
+    services = pg_story.services
+    first, second = (position_of(pg_story, pg_story.passing, v) for v in (1, 2))
+    tamper(
+        pg_story,
+        "UPDATE ledger_events SET topic = topic || '\"<\\\\x>' WHERE notification_id = %s",
+        first,
+    )
+    tamper(
+        pg_story,
+        "UPDATE ledger_events SET state = convert_to(replace(convert_from(state, 'UTF8'), "
+        "'\"hash\":\"', '\"hash\":\"\\\\u00e9\\\\t'), 'UTF8') WHERE notification_id = %s",
+        second,
+    )
+    query = digest_query(services.db, services.eventlog.mapper)
+    assert query is not None
+    with services.db.transaction(write=False) as cursor:
+        digests = services.db.fetch_raw(cursor, query, [0, 10**9, 10**9])
+    assert {position for position, digest in digests if digest is None} == {first, second}
+    services.tree.rebuild(server_hashing=False)
+    by_python = stored_nodes(services.db)
+    services.tree.rebuild()  # the server hashes; the two odd rows fall back to Python
+    assert stored_nodes(services.db) == by_python
+    tamper(
+        pg_story, "UPDATE ledger_events SET state = 'not json' WHERE notification_id = %s", first
+    )
+    services.tree.rebuild(server_hashing=False)
+    by_python = stored_nodes(services.db)
+    services.tree.rebuild()  # the server cannot parse the log: hashed here from the start
+    assert stored_nodes(services.db) == by_python
+    assert len(by_python) > 9 + CAST_EVENTS
 
 
 def test_a_deleted_event_is_named_by_its_position(pg_story: Story) -> None:

@@ -195,3 +195,43 @@ def test_a_single_command_is_committed_alone(size: int) -> None:
     events = [f"x{i}" for i in range(size)]
     assert [r.domain_event for r in committer.put(events)] == events
     assert store.transactions == [events]
+
+
+def test_commands_handed_over_together_share_one_transaction() -> None:
+    store = FakeStore()
+    committer = GroupCommitter(store.put)
+    results = committer.put_many([["a1", "a2"], ["b1"], ["c1", "c2", "c3"]])
+    assert [[r.domain_event for r in found or []] for found in results] == [
+        ["a1", "a2"],
+        ["b1"],
+        ["c1", "c2", "c3"],
+    ]
+    assert store.transactions == [["a1", "a2", "b1", "c1", "c2", "c3"]]
+
+
+def test_a_conflicting_command_handed_over_together_fails_alone() -> None:
+    store = FakeStore()
+    committer = GroupCommitter(store.put)
+    results = committer.put_many([["a1"], ["conflict"], ["c1"]])
+    assert results[1] is None
+    assert [r.domain_event for r in results[0] or []] == ["a1"]
+    assert [r.domain_event for r in results[2] or []] == ["c1"]
+    assert store.stored == {"a1", "c1"}
+
+
+def test_more_commands_than_a_batch_holds_are_all_committed_in_order() -> None:
+    store = FakeStore()
+    committer = GroupCommitter(store.put, max_batch=4)
+    results = committer.put_many([[f"e{i}"] for i in range(10)])
+    assert [[r.domain_event for r in found or []] for found in results] == [
+        [f"e{i}"] for i in range(10)
+    ]
+    assert [len(t) for t in store.transactions] == [4, 4, 2]
+
+
+def test_a_store_that_is_down_fails_the_whole_hand_over() -> None:
+    store = FakeStore()
+    store.down = True
+    committer = GroupCommitter(store.put)
+    with pytest.raises(OperationalError):
+        committer.put_many([["a1"], ["b1"]])

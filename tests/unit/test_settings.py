@@ -5,7 +5,14 @@ from __future__ import annotations
 import pytest
 
 from skill_ledger.domain import ValidationPolicy
-from skill_ledger.settings import ConfigurationError, Settings
+from skill_ledger.settings import (
+    PROJECTOR_SHARE,
+    ConfigurationError,
+    Pools,
+    Settings,
+    api_worker_share,
+    pools_for,
+)
 
 
 def test_the_policy_rules_default_to_the_strict_side() -> None:
@@ -65,3 +72,24 @@ def test_read_replicas_need_a_postgresql_primary_and_postgresql_urls() -> None:
                 "LEDGER_READ_DATABASE_URL": "sqlite:///var/replica.db",
             }
         )
+
+
+def test_the_connection_budget_bounds_every_pool_of_a_deployment() -> None:
+    budget = 40
+    share = api_worker_share(budget, workers=2, separate_projector=True)
+    workers = 2 * pools_for(share).total
+    projector = pools_for(PROJECTOR_SHARE).total
+    assert workers + projector <= budget
+    assert pools_for(share).eventstore >= 4
+    assert pools_for(budget).total <= budget
+
+
+def test_the_connection_budget_is_read_once_and_pool_size_caps_each_pool() -> None:
+    settings = Settings.from_env({"LEDGER_CONNECTION_BUDGET": "20", "LEDGER_POOL_SIZE": "3"})
+    assert settings.connection_budget == 20
+    assert settings.pools == Pools(main=3, eventstore=3, projection=2)
+
+
+def test_a_budget_too_small_for_the_workers_is_refused_naming_the_setting() -> None:
+    with pytest.raises(ConfigurationError, match="LEDGER_CONNECTION_BUDGET=12"):
+        api_worker_share(12, workers=2, separate_projector=True)

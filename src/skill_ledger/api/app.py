@@ -14,7 +14,6 @@ from litestar.di import Provide
 from litestar.middleware.rate_limit import RateLimitConfig
 from litestar.openapi.config import OpenAPIConfig
 from litestar.openapi.plugins import JsonRenderPlugin, SwaggerRenderPlugin
-from litestar.plugins.prometheus import PrometheusConfig
 
 from skill_ledger.api.accounts import ACCOUNT_ROUTES
 from skill_ledger.api.assessments import ASSESSMENT_ROUTES
@@ -22,17 +21,20 @@ from skill_ledger.api.audit_trail import AUDIT_TRAIL_ROUTES
 from skill_ledger.api.auth import TokenIssuer, build_jwt_auth
 from skill_ledger.api.body import strict_json_body
 from skill_ledger.api.dependencies import dependencies
+from skill_ledger.api.disputes import DISPUTE_ROUTES
 from skill_ledger.api.errors import EXCEPTION_HANDLERS
 from skill_ledger.api.guards import canonical_path
 from skill_ledger.api.log import LOG_ROUTES
 from skill_ledger.api.login import LoginDesk, login
-from skill_ledger.api.middleware import MiddlewareErrorsMiddleware, RequestContextMiddleware
+from skill_ledger.api.middleware import EdgeMiddleware
 from skill_ledger.api.openapi import bearer_components, document_exactly
 from skill_ledger.api.operations import health, metrics
+from skill_ledger.api.sessions import SESSION_ROUTES
 from skill_ledger.logs import configure_logging
 from skill_ledger.metrics import PrometheusObserver
 from skill_ledger.services import Services, check_signing_key
 from skill_ledger.settings import MIN_PRODUCTION_SECRET_BYTES, ConfigurationError, Settings
+from skill_ledger.web import console_router, template_config
 
 MAX_BODY_BYTES = 64 * 1024
 
@@ -66,30 +68,32 @@ def create_app(
     lifespan = _lifespan(settings, services, run_projector)
     protected = Router(
         path="/",
-        route_handlers=[*ASSESSMENT_ROUTES, *AUDIT_TRAIL_ROUTES, *ACCOUNT_ROUTES, *LOG_ROUTES],
+        route_handlers=[
+            *ASSESSMENT_ROUTES,
+            *DISPUTE_ROUTES,
+            *SESSION_ROUTES,
+            *AUDIT_TRAIL_ROUTES,
+            *ACCOUNT_ROUTES,
+            *LOG_ROUTES,
+        ],
         security=[jwt_auth.security_requirement],
         guards=[canonical_path],
     )
     # Only login is rate-limited (per client address, per process): other routes skip the check.
     rate_limit = RateLimitConfig(rate_limit=("minute", settings.login_rate_per_minute))
     public = Router(path="/", route_handlers=[login], middleware=[rate_limit.middleware])
-    http_metrics = PrometheusConfig(app_name="ledger", prefix="ledger_http", group_path=True)
     app = Litestar(
-        route_handlers=[public, health, metrics, protected],
+        route_handlers=[public, health, metrics, protected, console_router(settings, secret)],
         lifespan=[lifespan],
         dependencies={
             **dependencies(),
             "desk": Provide(login_desk, sync_to_thread=False, use_cache=True),
         },
-        middleware=[
-            RequestContextMiddleware,
-            http_metrics.middleware,
-            MiddlewareErrorsMiddleware,
-            jwt_auth.middleware,
-        ],
+        middleware=[EdgeMiddleware, jwt_auth.middleware],
         exception_handlers=EXCEPTION_HANDLERS,
         before_request=strict_json_body,
         request_max_body_size=MAX_BODY_BYTES,
+        template_config=template_config(),
         logging_config=None,
         openapi_config=OpenAPIConfig(
             title="Skill assessment ledger",

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Any
 
+import anyio.to_thread
 from litestar import Request, Response, get, post
 from litestar.openapi.datastructures import ResponseSpec
 from litestar.security.jwt import Token
@@ -29,6 +31,7 @@ from skill_ledger.api.schemas import (
     AssessResponse,
     CommandResponse,
 )
+from skill_ledger.application import AssessItem
 from skill_ledger.assessments import Answer, Assessments
 from skill_ledger.domain import Action
 
@@ -39,7 +42,6 @@ POSITION = {CARRIES_POSITION: True}
 @post(
     "/api/v1/licenses/{license_id:int}/skills/{skill:str}/assess",
     guards=[allow(Action.ASSESS)],
-    sync_to_thread=True,
     status_code=201,
     opt=POSITION,
     tags=["assessments"],
@@ -49,7 +51,7 @@ POSITION = {CARRIES_POSITION: True}
         **problems(400, *COMMON, 404, 409, 413, 415),
     },
 )
-def assess(
+async def assess(
     request: Request[User, Token, Any],
     assessments: Assessments,
     license_id: LicenseId,
@@ -57,14 +59,9 @@ def assess(
     data: ClosedJSONBody[AssessRequest],
 ) -> Response[AssessResponse]:
     """Create or replace the active assessment of a skill on a license."""
-    answer = assessments.assess(
-        actor_of(request),
-        license_id,
-        skill,
-        data.points_earned,
-        data.points_total,
-        data.notes or "",
-    )
+    item = AssessItem(license_id, skill, data.points_earned, data.points_total, data.notes or "")
+    step = await anyio.to_thread.run_sync(assessments.assess_step, actor_of(request), item)
+    answer = await assessments.answered(step)
     created = answer.result.created
     body = AssessResponse(
         success=True,
@@ -120,38 +117,41 @@ def get_assessment(
 @post(
     "/api/v1/assessments/{assessment_id:uuid}/validate",
     guards=[allow(Action.VALIDATE)],
-    sync_to_thread=True,
     status_code=200,
     opt=POSITION,
     tags=["assessments"],
     summary="Validate an assessment (admins; never the assessor)",
     responses=problems(*COMMON, 404, 409),
 )
-def validate(
+async def validate(
     request: Request[User, Token, Any], assessments: Assessments, assessment_id: AssessmentId
 ) -> Response[CommandResponse]:
     """ASSESSED → VALIDATED; again on a VALIDATED one records nothing."""
-    return _command(assessments.validate(actor_of(request), assessment_id))
+    actor = actor_of(request)
+    step = await anyio.to_thread.run_sync(assessments.validate_step, actor, assessment_id)
+    return _command(await assessments.answered(step))
 
 
 @post(
     "/api/v1/assessments/{assessment_id:uuid}/archive",
     guards=[allow(Action.ARCHIVE)],
-    sync_to_thread=True,
     status_code=200,
     opt=POSITION,
     tags=["assessments"],
     summary="Archive an assessment with a reason (admins, or the assessing instructor)",
     responses=problems(400, *COMMON, 404, 409, 413, 415),
 )
-def archive(
+async def archive(
     request: Request[User, Token, Any],
     assessments: Assessments,
     assessment_id: AssessmentId,
     data: ClosedJSONBody[ArchiveRequest],
 ) -> Response[CommandResponse]:
     """→ ARCHIVED; again on an ARCHIVED one records nothing."""
-    return _command(assessments.archive(actor_of(request), assessment_id, data.reason))
+    step = await anyio.to_thread.run_sync(
+        partial(assessments.archive_step, actor_of(request), assessment_id, data.reason)
+    )
+    return _command(await assessments.answered(step))
 
 
 def _command(answer: Answer) -> Response[CommandResponse]:

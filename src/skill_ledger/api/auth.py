@@ -21,6 +21,9 @@ from skill_ledger.settings import Settings
 ALGORITHM = "HS256"
 CLOCK_SKEW_SECONDS = 5
 REQUIRED_CLAIMS = ("exp", "iat", "sub", "iss", "aud")
+DECODED_CACHE_SIZE = 4096
+_DECODED: dict[tuple[str, ...], dict[str, Any]] = {}
+"""Verified token payloads by token (and the checks they passed), per process."""
 
 
 @dataclass
@@ -53,16 +56,35 @@ class LedgerToken(Token):
         audience: str | Sequence[str] | None = None,
         options: Any = None,
     ) -> Any:
-        """PyJWT's decode with the clock-skew leeway (exp, iat and nbf alike)."""
-        return jwt.decode(
+        """PyJWT's decode with the clock-skew leeway (exp, iat and nbf alike), remembered.
+
+        A client sends the same token with every request: its signature and claims are checked
+        once, then the payload is reused (a copy). Expiry still counts on every request:
+        `__post_init__` refuses an `exp` in the past, and the user check runs as before.
+        """
+        key = (
             encoded_token,
             secret,
-            algorithms=algorithms,
-            issuer=issuer,
-            audience=audience,
-            options=options,
-            leeway=CLOCK_SKEW_SECONDS,
+            repr(algorithms),
+            repr(issuer),
+            repr(audience),
+            repr(options),
         )
+        payload = _DECODED.get(key)
+        if payload is None:
+            payload = jwt.decode(
+                encoded_token,
+                secret,
+                algorithms=algorithms,
+                issuer=issuer,
+                audience=audience,
+                options=options,
+                leeway=CLOCK_SKEW_SECONDS,
+            )
+            if len(_DECODED) >= DECODED_CACHE_SIZE:
+                _DECODED.clear()
+            _DECODED[key] = payload
+        return dict(payload)
 
 
 def _whole_seconds(moment: datetime) -> datetime:

@@ -6,11 +6,13 @@ from typing import Any
 
 import msgspec
 from litestar import Request
-from litestar.exceptions import HTTPException, ValidationException
+from litestar.exceptions import HTTPException, InternalServerException, ValidationException
 
-from skill_ledger.api.errors import BODY_KWARG
+from skill_ledger.api.errors import BODY_KWARG, ClientDisconnected
 
 JSON_MEDIA_TYPE = "application/json"
+# Litestar's words when the client hangs up before its body arrived (connection/request.py).
+LITESTAR_DISCONNECTED = "client disconnected prematurely"
 
 
 def is_json(media_type: str) -> bool:
@@ -24,7 +26,12 @@ async def strict_json_body(request: Request[Any, Any, Any]) -> None:
     field = request.route_handler.parsed_fn_signature.parameters.get(BODY_KWARG)
     if field is None:
         return
-    body = await request.body()
+    try:
+        body = await request.body()
+    except InternalServerException as e:
+        if e.detail == LITESTAR_DISCONNECTED:
+            raise ClientDisconnected() from None
+        raise
     media_type = request.content_type[0]
     if body and media_type and not is_json(media_type):
         raise HTTPException(

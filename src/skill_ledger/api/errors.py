@@ -21,6 +21,7 @@ from skill_ledger.database import DatabaseUnavailable
 from skill_ledger.domain import (
     AccountConflict,
     ConcurrencyConflict,
+    DisputeRefused,
     DuplicateEmail,
     InvalidAccount,
     InvalidAssessment,
@@ -35,6 +36,7 @@ from skill_ledger.readside.consistency import NotYetVisible
 log = structlog.get_logger("skill_ledger.api")
 
 PROBLEM_MEDIA_TYPE = "application/problem+json"
+CLIENT_CLOSED = 499  # nginx's "client closed request": no answer reaches anyone
 TITLES = {
     400: "Bad Request",
     401: "Unauthorized",
@@ -45,6 +47,7 @@ TITLES = {
     413: "Content Too Large",
     415: "Unsupported Media Type",
     429: "Too Many Requests",
+    CLIENT_CLOSED: "Client Closed Request",
     500: "Internal Server Error",
     503: "Service Unavailable",
 }
@@ -67,6 +70,10 @@ BODY_KWARG = "data"
 NUL_PATTERN_MESSAGE = f"Expected `str` matching regex {NO_NUL!r}"
 
 
+class ClientDisconnected(Exception):
+    """The client closed the connection before sending its whole body: nothing went wrong here."""
+
+
 def problem(
     request: Request[Any, Any, Any],
     status: int,
@@ -78,16 +85,29 @@ def problem(
     headers: dict[str, str] | None = None,
 ) -> Response[Problem]:
     """A problem+json response."""
-    body = Problem(
+    body = problem_body(request.url.path, status, detail, slug=slug, field=field, errors=errors)
+    return Response(body, status_code=status, media_type=PROBLEM_MEDIA_TYPE, headers=headers)
+
+
+def problem_body(
+    instance: str,
+    status: int,
+    detail: str,
+    *,
+    slug: str | None = None,
+    field: str | None = None,
+    errors: list[dict[str, Any]] | None = None,
+) -> Problem:
+    """The RFC 9457 body of a refusal."""
+    return Problem(
         type=f"/problems/{slug or SLUGS.get(status, 'error')}",
         title=TITLES.get(status, "Error"),
         status=status,
         detail=detail,
-        instance=request.url.path,
+        instance=instance,
         field=field,
         errors=errors,
     )
-    return Response(body, status_code=status, media_type=PROBLEM_MEDIA_TYPE, headers=headers)
 
 
 POSITION_HEADER = "X-Ledger-Position"
@@ -97,10 +117,12 @@ HEADER_FIELDS = {"position": POSITION_HEADER}
 
 def _field_of(message: str, key: str | None) -> str | None:
     """The body field a msgspec message names, else the parameter Litestar reports."""
-    for pattern in (AT_PATH, NAMED_FIELD):
-        found = pattern.search(message)
-        if found and found.group(1):
-            return found.group(1)
+    at, named = AT_PATH.search(message), NAMED_FIELD.search(message)
+    path = at.group(1) if at else ""
+    if named and named.group(1):
+        return f"{path}.{named.group(1)}" if path else named.group(1)
+    if path:
+        return path
     return key if key and key != BODY_KWARG else None
 
 
@@ -149,22 +171,29 @@ LEDGER_STATUS: tuple[tuple[type[LedgerError], int, str | None], ...] = (
     (NotFound, 404, None),
     (NotPermitted, 403, None),
     (InvalidTransition, 409, "invalid-transition"),
+    (DisputeRefused, 409, "dispute-refused"),
     (ConcurrencyConflict, 409, "concurrent-update"),
     (DuplicateEmail, 409, "duplicate-email"),
     (AccountConflict, 409, "account-conflict"),
 )
 
 
-def on_ledger(request: Request[Any, Any, Any], exc: LedgerError) -> Response[Problem]:
-    """Domain errors: not found 404, not permitted 403, conflicts 409, bad values 400."""
+def ledger_problem(instance: str, exc: LedgerError) -> Problem:
+    """A domain error's body: not found 404, not permitted 403, conflicts 409, bad values 400."""
     field = (
         exc.field if isinstance(exc, InvalidAssessment | InvalidAccount | InvalidQuery) else None
     )
     for kind, status, slug in LEDGER_STATUS:
         if isinstance(exc, kind):
-            retry = {"Retry-After": "1"} if isinstance(exc, ConcurrencyConflict) else None
-            return problem(request, status, str(exc), slug=slug, headers=retry)
-    return problem(request, 400, str(exc), field=field)
+            return problem_body(instance, status, str(exc), slug=slug)
+    return problem_body(instance, 400, str(exc), field=field)
+
+
+def on_ledger(request: Request[Any, Any, Any], exc: LedgerError) -> Response[Problem]:
+    """Domain errors as problems (a concurrent-update conflict says when to retry)."""
+    body = ledger_problem(request.url.path, exc)
+    retry = {"Retry-After": "1"} if isinstance(exc, ConcurrencyConflict) else None
+    return Response(body, status_code=body.status, media_type=PROBLEM_MEDIA_TYPE, headers=retry)
 
 
 def on_unreadable(request: Request[Any, Any, Any], exc: UnreadableHistory) -> Response[Problem]:
@@ -214,6 +243,13 @@ def on_not_yet_visible(request: Request[Any, Any, Any], exc: NotYetVisible) -> R
     )
 
 
+def on_client_disconnected(
+    request: Request[Any, Any, Any], exc: ClientDisconnected
+) -> Response[Problem]:
+    """A request the client gave up on: 499 in the access log and the metrics, never an error."""
+    return problem(request, CLIENT_CLOSED, "The client closed the connection", slug="client-closed")
+
+
 def on_unexpected(request: Request[Any, Any, Any], exc: Exception) -> Response[Problem]:
     """A bug: log it with the traceback, answer a plain 500."""
     log.exception("unhandled_error", path=request.url.path, method=request.method)
@@ -221,6 +257,7 @@ def on_unexpected(request: Request[Any, Any, Any], exc: Exception) -> Response[P
 
 
 EXCEPTION_HANDLERS: ExceptionHandlersMap = {
+    ClientDisconnected: on_client_disconnected,
     ValidationException: on_validation,
     HTTPException: on_http,
     LedgerError: on_ledger,

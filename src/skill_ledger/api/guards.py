@@ -19,14 +19,17 @@ PATH_PARAMETER = re.compile(r"\{(\w+)(?::\w+)?\}")
 def allow(action: Action) -> Guard:
     """A guard admitting the roles the domain lets take `action` (403 otherwise)."""
 
-    def guard(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
+    # Async on purpose: Litestar runs a sync guard in a worker thread (a hop per request).
+    async def guard(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
         user: User = connection.user
         check_role(user.role, action)
 
     return guard
 
 
-def canonical_path(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
+async def canonical_path(
+    connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler
+) -> None:
     """404 unless each id in the path is spelled canonically: one resource, one URL.
 
     The int and uuid converters take whatever int() and UUID() take: "+1", "01", "١" and "１"

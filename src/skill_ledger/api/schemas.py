@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typing
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 from uuid import UUID
 
 import msgspec
@@ -13,6 +13,7 @@ from msgspec import Meta
 from skill_ledger.accounts import LicenseInfo, User
 from skill_ledger.domain import (
     COLUMNS,
+    MAX_DISPUTE_TEXT_LENGTH,
     MAX_NOTES_LENGTH,
     MAX_POINTS_TOTAL,
     MAX_REASON_LENGTH,
@@ -37,6 +38,18 @@ Notes = Annotated[
     str, Meta(max_length=MAX_NOTES_LENGTH, pattern=NO_NUL, description="Instructor's notes")
 ]
 Reason = Annotated[str, Meta(min_length=1, max_length=MAX_REASON_LENGTH, pattern=NO_NUL)]
+DisputeReason = Annotated[
+    str,
+    Meta(min_length=1, max_length=MAX_DISPUTE_TEXT_LENGTH, pattern=NO_NUL, description="Why"),
+]
+ResolutionNote = Annotated[
+    str,
+    Meta(
+        max_length=MAX_DISPUTE_TEXT_LENGTH,
+        pattern=NO_NUL,
+        description="The admin's note (required for reject)",
+    ),
+]
 Email = Annotated[str, Meta(min_length=3, max_length=MAX_EMAIL_LENGTH, pattern=NO_NUL)]
 Password = Annotated[str, Meta(min_length=1, max_length=MAX_PASSWORD_LENGTH)]
 NewPassword = Annotated[
@@ -82,6 +95,21 @@ class ArchiveRequest(msgspec.Struct, forbid_unknown_fields=True):
     reason: Reason
 
 
+class DisputeRequest(msgspec.Struct, forbid_unknown_fields=True):
+    """Why the holder contests the assessment (1–1000 characters)."""
+
+    reason: DisputeReason
+
+
+class ResolveRequest(msgspec.Struct, forbid_unknown_fields=True):
+    """The admin's decision; modify needs the new points."""
+
+    outcome: Literal["approve", "reject", "modify"]
+    note: ResolutionNote = ""
+    points_earned: Points | None = None
+    points_total: Total | None = None
+
+
 def _wire_type(annotation: Any) -> Any:
     """The JSON type of a row field: ids and statuses as strings, the rest as they are."""
     return str if annotation is UUID or annotation is Status else annotation
@@ -120,11 +148,61 @@ class AssessResponse(msgspec.Struct, omit_defaults=True):
     message: str | None = None
 
 
+class SessionItem(msgspec.Struct, forbid_unknown_fields=True):
+    """One grade of a training session: a skill on a license, points_earned of points_total."""
+
+    license_id: Annotated[int, Meta(ge=1, le=2**63 - 1, description="License id")]
+    skill: Annotated[str, Meta(min_length=1, max_length=64, description="Skill name")]
+    points_earned: Points
+    points_total: Total
+    notes: Notes | None = None
+
+
+class SessionRequest(msgspec.Struct, forbid_unknown_fields=True):
+    """A training session's grades: 1 to 200 items, each its own assess command."""
+
+    items: Annotated[
+        list[SessionItem], Meta(min_length=1, description="At most 200 items (more: 413)")
+    ]
+
+
+class SessionItemResult(msgspec.Struct, omit_defaults=True):
+    """One item's answer: the assessment (created or identical), or the problem refusing it."""
+
+    index: int
+    status: int
+    created: bool | None = None
+    assessment: AssessmentOut | None = None
+    problem: Problem | None = None
+
+
+class SessionResponse(msgspec.Struct):
+    """One result per item, in request order."""
+
+    results: list[SessionItemResult]
+
+
 class CommandResponse(msgspec.Struct):
     """The answer to validate and archive."""
 
     success: bool
     assessment: AssessmentOut
+
+
+class ResolveResponse(msgspec.Struct):
+    """The disputed assessment as it now stands, and the admin's new one after modify."""
+
+    success: bool
+    assessment: AssessmentOut
+    replacement: AssessmentOut | None
+
+
+class DisputesOut(msgspec.Struct):
+    """A page of disputes; pass `next_after` back as `after` for the next page (null when this
+    page was not full: nothing follows)."""
+
+    disputes: list[AssessmentOut]
+    next_after: str | None
 
 
 class ProjectorHealth(msgspec.Struct, omit_defaults=True):

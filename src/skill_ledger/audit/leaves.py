@@ -16,11 +16,13 @@ from typing import Any, NamedTuple
 
 import msgspec
 
+from skill_ledger.database import Database
 from skill_ledger.domain.merkle import leaf_text
 from skill_ledger.eventstore.log import LoggedEvent
 from skill_ledger.eventstore.transcoder import TypedMapper
 
 STRIDE = 4
+LEAF_PREFIX = b"\x00"
 BLOCK = 1 << STRIDE
 _PLAIN = re.compile(r'[^"\\\x00-\x1f\x7f]*')
 _UUID_HEX = re.compile(r"[0-9a-f]{32}")
@@ -123,8 +125,39 @@ def leaves_of(events: Iterable[LoggedEvent], mapper: TypedMapper) -> list[Leaf]:
             event_type(topic),
             chain if isinstance(chain, str) else None,
         )
-        found.append(Leaf(position, sha256(b"\x00" + data).digest()))
+        found.append(Leaf(position, sha256(LEAF_PREFIX + data).digest()))
     return found
+
+
+def digest_query(db: Database, mapper: TypedMapper) -> str | None:
+    """SQL giving (position, leaf hash) for `position > %s AND position <= %s`, `LIMIT %s`.
+
+    The server builds the same text as `canonical_leaf`'s fast path and hashes it; where a value
+    would need JSON escaping the hash is NULL and the leaf is computed here. None when the
+    server cannot hash or the states are enciphered or compressed.
+    """
+    sql = db.hashing
+    if sql is None or mapper.cipher is not None or mapper.compressor is not None:
+        return None
+    pos = db.position_column
+    chain = sql.json_string("doc", "hash")
+    text = (
+        """'{"hash":' || CASE WHEN chain IS NULL THEN 'null' ELSE '"' || chain || '"' END"""
+        """ || ',"position":' || position || ',"stream":"' || stream"""
+        """ || '","type":"' || kind || '","version":' || version || '}'"""
+    )
+    unsafe = " OR ".join(
+        sql.needs_escape(value) for value in ("coalesce(chain, '')", "stream", "kind")
+    )
+    digest = sql.sha256(LEAF_PREFIX, text)
+    return (
+        f"SELECT position, CASE WHEN NOT ({unsafe}) THEN {digest} END "
+        f"FROM (SELECT position, stream, version, kind, {chain} AS chain FROM ("
+        f"SELECT {pos} AS position, {db.stream_column} AS stream, originator_version AS version,"
+        f" {sql.last_word('topic')} AS kind, {sql.json_document('state')} AS doc"
+        f" FROM {db.events_table} WHERE {pos} > %s AND {pos} <= %s ORDER BY {pos} LIMIT %s"
+        ") AS events) AS fields"
+    )
 
 
 def perfect_root(hashes: list[bytes]) -> bytes:

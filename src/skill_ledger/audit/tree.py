@@ -17,7 +17,9 @@ from dataclasses import dataclass
 from skill_ledger.audit.leaves import (
     BLOCK,
     STRIDE,
+    Leaf,
     TreeBuilder,
+    digest_query,
     leaves_of,
     perfect_root,
 )
@@ -187,12 +189,25 @@ class LogTree:
             pending[level] = [nodes[i] for i in range(first, last + 1)]
         return pending
 
-    def rebuild(self, on_progress: ProgressCallback | None = None) -> TreeStats:
+    def rebuild(
+        self, on_progress: ProgressCallback | None = None, *, server_hashing: bool = True
+    ) -> TreeStats:
         """Recompute the whole tree from the first event, in one transaction.
 
-        The next batch of the log is read (in a thread: the driver waits without the GIL)
-        while this one is hashed, and rows stream out through the backend's bulk writer.
+        Where the server can hash, it computes the leaves while this process builds the nodes;
+        a log it cannot parse (tampered states) is hashed here instead, from the start.
         """
+        query = digest_query(self.db, self.eventlog.mapper) if server_hashing else None
+        if query is not None:
+            try:
+                return self._rebuild(on_progress, query)
+            except self.db.statement_errors:
+                pass
+        return self._rebuild(on_progress, None)
+
+    def _rebuild(self, on_progress: ProgressCallback | None, query: str | None) -> TreeStats:
+        """The next batch of leaves is read (in a thread: the driver waits without the GIL)
+        while this one's nodes are built, and rows stream out through the bulk writer."""
         started = time.perf_counter()
         builder = TreeBuilder()
         with self.db.transaction() as cursor, ThreadPoolExecutor(1) as prefetch:
@@ -200,30 +215,44 @@ class LogTree:
             head = self.eventlog.max_position(cursor)
             total = self.eventlog.count(cursor)
             cursor.execute(f"DELETE FROM {NODES}")
-            mapper = self.eventlog.mapper
             with (
                 self.db.bulk_reader(cursor) as reader,
                 self.db.bulk_writer(cursor, NODES, NODE_COLUMNS, INSERT) as write,
             ):
-                logged = self.eventlog.read(reader, 0, REBUILD_BATCH, head)
-                while logged:
-                    last = logged[-1].position
+
+                def read(after: int) -> list[Leaf]:
+                    return self._leaves(reader, query, after, head)
+
+                leaves = read(0)
+                while leaves:
+                    last = leaves[-1].position
                     following = (
-                        prefetch.submit(self.eventlog.read, reader, last, REBUILD_BATCH, head)
+                        prefetch.submit(read, last)
                         if last < head and reader is not cursor
                         else None
                     )
-                    write(builder.append(leaves_of(logged, mapper)))
+                    write(builder.append(leaves))
                     if on_progress is not None:
                         on_progress(builder.size, total)
                     if following is not None:
-                        logged = following.result()
-                    elif last < head:
-                        logged = self.eventlog.read(reader, last, REBUILD_BATCH, head)
+                        leaves = following.result()
                     else:
-                        logged = []
+                        leaves = read(last) if last < head else []
             self.tracking.reset(cursor, head)
         return TreeStats(builder.size, builder.size, head, time.perf_counter() - started)
+
+    def _leaves(self, reader: Cursor, query: str | None, after: int, head: int) -> list[Leaf]:
+        """The next batch's leaves: hashed by the server where it can, else here."""
+        mapper = self.eventlog.mapper
+        if query is None:
+            return leaves_of(self.eventlog.read(reader, after, REBUILD_BATCH, head), mapper)
+        rows = self.db.fetch_raw(reader, query, [after, head, REBUILD_BATCH])
+        leaves = [Leaf(int(position), digest) for position, digest in rows]
+        for i, (position, digest) in enumerate(rows):
+            if digest is None:
+                logged = self.eventlog.read(reader, position - 1, 1, position)
+                leaves[i] = leaves_of(logged, mapper)[0]
+        return leaves
 
     # -- roots and proofs --------------------------------------------------------------------
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 from typing import Annotated
 
@@ -22,7 +23,7 @@ from skill_ledger.metrics import PrometheusObserver, register_database_gauges
 from skill_ledger.readside.bluegreen import SwapStats
 from skill_ledger.readside.projector import REMEDY
 from skill_ledger.services import check_signing_key
-from skill_ledger.settings import ConfigurationError
+from skill_ledger.settings import PROJECTOR_SHARE, ConfigurationError
 
 app = typer.Typer(
     help="The football_skill_assessments projection, and the account tables.",
@@ -45,7 +46,7 @@ def project(
 ) -> None:
     """Run the projector as its own process (follows the log until interrupted)."""
     observer = PrometheusObserver() if metrics_port is not None else None
-    settings = load_settings()
+    settings = dataclasses.replace(load_settings(), connection_share=PROJECTOR_SHARE)
     if not no_tree:
         try:
             check_signing_key(settings)

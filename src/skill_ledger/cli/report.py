@@ -121,7 +121,7 @@ def report(
         Format, typer.Option("--format", "-f", help="table (rich), csv or json.")
     ] = Format.TABLE,
 ) -> None:
-    """Print a report view: daily rates, distributions, activity, validation backlog."""
+    """Print a report view: daily rates, distributions, activity, backlog, disputes."""
     if list_reports:
         typer.echo(listing(), nl=False)
         return

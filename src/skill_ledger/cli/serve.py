@@ -21,7 +21,7 @@ from skill_ledger.audit.signing import SigningKey
 from skill_ledger.cli.common import EXIT_USAGE, err, fail, load_settings, opened_services
 from skill_ledger.demo import seed_demo
 from skill_ledger.services import DEVELOPMENT_ORIGIN, check_signing_key
-from skill_ledger.settings import ConfigurationError, Settings
+from skill_ledger.settings import ConfigurationError, Settings, api_worker_share
 
 EXIT_STARTUP_FAILURE = 3  # uvicorn's own code when the server cannot start
 
@@ -127,7 +127,11 @@ def serve(
         check_signing_key(settings)
     except ConfigurationError as e:
         fail(str(e), EXIT_USAGE)
-    settings = _prepare(settings, demo)
+    try:
+        share = api_worker_share(settings.connection_budget, workers, no_projector)
+    except ConfigurationError as e:
+        fail(str(e), EXIT_USAGE)
+    settings = dataclasses.replace(_prepare(settings, demo), connection_share=share)
     err.print(f"Serving on http://{host}:{port} ({settings.database.render()})")
     config = uvicorn.Config(
         AppFactory(settings, run_projector=not no_projector),

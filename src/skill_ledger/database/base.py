@@ -111,6 +111,25 @@ class Session(Protocol):
         """One round trip: the session is alive (and not silent)."""
 
 
+class ServerHashing(Protocol):
+    """SQL spellings with which the server computes digests of the rows it holds."""
+
+    def json_document(self, column: str) -> str:
+        """JSON stored as UTF-8 bytes, parsed (an error when it is not JSON)."""
+
+    def json_string(self, document: str, key: str) -> str:
+        """A top-level string member of a parsed document (NULL: absent or not a string)."""
+
+    def last_word(self, column: str) -> str:
+        """What follows the last '.' or ':' of a text column."""
+
+    def needs_escape(self, text: str) -> str:
+        """A condition: the text holds a quote, a backslash or a control character."""
+
+    def sha256(self, prefix: bytes, text: str) -> str:
+        """SHA-256 of `prefix` followed by the UTF-8 of a text expression."""
+
+
 RowWriter = Callable[[Sequence[Sequence[Any]]], None]
 StoredRow = tuple[UUID, int, str, bytes]
 """An event as the events table stores it: stream id, version, topic, state."""
@@ -134,6 +153,8 @@ class Database(ABC):
     """What the driver raises when it refuses a statement (constraints, bad data, bad SQL)."""
     connection_errors: tuple[type[Exception], ...]
     """What the driver raises when the connection or server fails."""
+    hashing: ServerHashing | None = None
+    """How the server hashes text it builds from stored JSON (None: it cannot; Python does)."""
     swaps_tables: bool = False
     """A rebuilt table can be filled beside the live one and swapped in (blue-green)."""
 

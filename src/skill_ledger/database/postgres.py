@@ -72,6 +72,31 @@ class PostgresSession:
         self.connection.execute("SELECT 1")
 
 
+class PostgresHashing:
+    """PostgreSQL's own SHA-256 and JSON functions."""
+
+    def json_document(self, column: str) -> str:
+        """jsonb (a cast error on malformed JSON or bytes that are not UTF-8)."""
+        return f"convert_from({column}, 'UTF8')::jsonb"
+
+    def json_string(self, document: str, key: str) -> str:
+        """The member as text when it is a JSON string."""
+        member = f"{document} -> '{key}'"
+        return f"CASE WHEN jsonb_typeof({member}) = 'string' THEN {document} ->> '{key}' END"
+
+    def last_word(self, column: str) -> str:
+        """A regular expression anchored at the end."""
+        return f"substring({column} from '[^.:]*$')"
+
+    def needs_escape(self, text: str) -> str:
+        """PostgreSQL text never holds NUL."""
+        return text + r""" ~ '["\\\x01-\x1f\x7f]'"""
+
+    def sha256(self, prefix: bytes, text: str) -> str:
+        """sha256(bytea)."""
+        return f"sha256('\\x{prefix.hex()}'::bytea || convert_to({text}, 'UTF8'))"
+
+
 class PostgresDatabase(Database):
     """A psycopg connection pool; failures open the shared breaker."""
 
@@ -82,6 +107,7 @@ class PostgresDatabase(Database):
     for_update = " FOR UPDATE"
     integrity_errors = (psycopg.IntegrityError,)
     statement_errors = (psycopg.IntegrityError, psycopg.DataError, psycopg.ProgrammingError)
+    hashing = PostgresHashing()
     connection_errors = (psycopg.Error, DatabaseUnavailable)
     swaps_tables = True
 
@@ -131,21 +157,37 @@ class PostgresDatabase(Database):
 
     @contextmanager
     def transaction(self, *, write: bool = True) -> Iterator[Cursor]:
-        """A pooled connection's cursor in a transaction (psycopg commits on a clean exit)."""
-        self.breaker.check()
-        try:
-            with self._pool.connection() as conn, conn.cursor() as cursor:
-                yield cursor
-        except UNAVAILABLE as e:
-            self.breaker.failed()
-            raise DatabaseUnavailable(str(e)) from e
+        """A pooled connection's cursor: a writer's transaction, or a reader's statements.
+
+        Under READ COMMITTED a read-only transaction promises nothing its statements do not
+        promise alone, so a reader's statements autocommit: no BEGIN and COMMIT round trips.
+        """
+        with self._pooled(autocommit=not write) as cursor:
+            yield cursor
 
     @contextmanager
     def snapshot(self) -> Iterator[Cursor]:
         """REPEATABLE READ, READ ONLY: one moment of the database for the whole transaction."""
-        with self.transaction(write=False) as cursor:
+        with self._pooled(autocommit=False) as cursor:
             cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
             yield cursor
+
+    @contextmanager
+    def _pooled(self, *, autocommit: bool) -> Iterator[Cursor]:
+        """A pooled connection's cursor (psycopg commits a transaction on a clean exit)."""
+        self.breaker.check()
+        try:
+            with self._pool.connection() as conn:
+                conn.autocommit = autocommit
+                try:
+                    with conn.cursor() as cursor:
+                        yield cursor
+                finally:
+                    if autocommit and not conn.closed:
+                        conn.autocommit = False
+        except UNAVAILABLE as e:
+            self.breaker.failed()
+            raise DatabaseUnavailable(str(e)) from e
 
     @contextmanager
     def connect(self, *, autocommit: bool) -> Iterator[psycopg.Connection[Any]]:
@@ -304,8 +346,9 @@ class PostgresDatabase(Database):
             "POSTGRES_PORT": str(url.port),
             "POSTGRES_USER": url.user,
             "POSTGRES_PASSWORD": url.password,
-            "POSTGRES_POOL_SIZE": str(pool_size),
-            "POSTGRES_MAX_OVERFLOW": "0",
+            # The library opens POOL_SIZE connections at once: two, growing to pool_size on demand.
+            "POSTGRES_POOL_SIZE": str(min(2, pool_size)),
+            "POSTGRES_MAX_OVERFLOW": str(max(0, pool_size - 2)),
             "POSTGRES_CONNECT_TIMEOUT": "5",
             # No pre-ping round trip per checkout: a broken connection fails its statement,
             # the pool discards it, and the recorder's own retry takes a fresh one.

@@ -29,11 +29,13 @@ from skill_ledger.domain.chain import (
     chain_hash,
     event_payload,
 )
+from skill_ledger.domain.disputes import Modification, replacement_of
 from skill_ledger.domain.errors import (
     AccountConflict,
     AccountError,
     AssessmentNotFound,
     ConcurrencyConflict,
+    DisputeRefused,
     DuplicateEmail,
     InvalidAccount,
     InvalidAssessment,
@@ -49,6 +51,7 @@ from skill_ledger.domain.errors import (
 )
 from skill_ledger.domain.license import License
 from skill_ledger.domain.permissions import (
+    ROLES,
     Action,
     check_may_fetch_receipt,
     check_may_read_license,
@@ -60,6 +63,8 @@ from skill_ledger.domain.registry import ACCOUNT_EVENTS, EVENT_CLASSES
 from skill_ledger.domain.user import UserAccount
 from skill_ledger.domain.vocabulary import (
     ACTIVE_STATUSES,
+    DEFAULT_DISPUTE_WINDOW_DAYS,
+    MAX_DISPUTE_TEXT_LENGTH,
     MAX_NOTES_LENGTH,
     MAX_POINTS_TOTAL,
     MAX_REASON_LENGTH,
@@ -67,6 +72,7 @@ from skill_ledger.domain.vocabulary import (
     OPERATOR,
     REPLACED_BY_NEW,
     Actor,
+    DisputeOutcome,
     Outcome,
     Role,
     Status,
@@ -81,8 +87,10 @@ __all__ = [
     "ACCOUNT_EVENTS",
     "ACTIVE_STATUSES",
     "COLUMNS",
+    "DEFAULT_DISPUTE_WINDOW_DAYS",
     "EVENT_CLASSES",
     "GENESIS_HASH",
+    "MAX_DISPUTE_TEXT_LENGTH",
     "MAX_NOTES_LENGTH",
     "MAX_POINTS_TOTAL",
     "MAX_REASON_LENGTH",
@@ -90,6 +98,7 @@ __all__ = [
     "OPERATOR",
     "RECORD_EVENTS",
     "REPLACED_BY_NEW",
+    "ROLES",
     "AccountConflict",
     "AccountError",
     "AccountRow",
@@ -100,6 +109,8 @@ __all__ = [
     "AssessmentNotFound",
     "ChainedAggregate",
     "ConcurrencyConflict",
+    "DisputeOutcome",
+    "DisputeRefused",
     "DuplicateEmail",
     "InvalidAccount",
     "InvalidAssessment",
@@ -108,6 +119,7 @@ __all__ = [
     "License",
     "LicenseNotFound",
     "LicenseRow",
+    "Modification",
     "NotFound",
     "NotPermitted",
     "Outcome",
@@ -140,6 +152,7 @@ __all__ = [
     "parse_role",
     "percentage",
     "record_id",
+    "replacement_of",
     "transitions",
     "user_stream_id",
 ]

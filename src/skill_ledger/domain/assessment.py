@@ -45,6 +45,12 @@ class Assessment:
     previous_status: Status
     status_changed_at: datetime
     status_changed_by: int
+    disputed_by: int | None = None
+    disputed_at: datetime | None = None
+    dispute_reason: str | None = None
+    dispute_resolved_by: int | None = None
+    dispute_resolved_at: datetime | None = None
+    dispute_outcome: str | None = None
 
     def __post_init__(self) -> None:
         """The percentage always follows the points."""
@@ -54,6 +60,11 @@ class Assessment:
     def is_active(self) -> bool:
         """The pair's one active assessment."""
         return self.status.is_active
+
+    @property
+    def dispute_open(self) -> bool:
+        """A student disputed it and nobody has resolved the dispute yet."""
+        return self.disputed_at is not None and self.dispute_outcome is None
 
     def same_points(self, points_earned: int, points_total: int) -> bool:
         """Content idempotency: notes do not count."""
@@ -71,7 +82,10 @@ class RowEffect:
     `status` is where the assessment moves; `actor` the event field naming who acted;
     `columns` maps row columns to the event fields (or TIMESTAMP) they take; `creates` says the
     event opens the row (its columns then give every value without a default); `reason` is the
-    event field a transition log line shows.
+    event field a transition log line shows. An effect whose status depends on the event names
+    the event field in `outcome` and the status of each of its values in `statuses` (each an
+    active one, so whether the row finishes never depends on the event); `status` is then the
+    one an unknown value would take.
     """
 
     status: Status
@@ -79,12 +93,24 @@ class RowEffect:
     columns: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
     creates: bool = False
     reason: str | None = None
+    outcome: str | None = None
+    statuses: Mapping[str, Status] = field(default_factory=lambda: MappingProxyType({}))
 
     def __post_init__(self) -> None:
         """A column that is not in the row fails here, when the event class is declared."""
         unknown = set(self.columns) - set(COLUMNS)
         if unknown or set(self.columns) & set(TRANSITION_COLUMNS):
             raise TypeError(f"RowEffect sets columns it may not: {sorted(unknown)}")
+        if (self.outcome is None) != (not self.statuses) or any(
+            status.is_active != self.status.is_active for status in self.statuses.values()
+        ):
+            raise TypeError("RowEffect: an outcome field needs statuses, all as final as status")
+
+    def status_of(self, event: Any) -> Status:
+        """The status the row takes from this event."""
+        if self.outcome is None:
+            return self.status
+        return self.statuses.get(str(getattr(event, self.outcome)), self.status)
 
     @property
     def final(self) -> bool:
@@ -94,7 +120,7 @@ class RowEffect:
     def changes(self, event: Any, previous: Status) -> dict[str, Any]:
         """The columns this event sets on a row now in `previous` (attribute access only)."""
         values = {column: getattr(event, source) for column, source in self.columns.items()}
-        values["status"] = self.status
+        values["status"] = self.status_of(event)
         values["previous_status"] = previous
         values["status_changed_at"] = getattr(event, TIMESTAMP)
         values["status_changed_by"] = getattr(event, self.actor)

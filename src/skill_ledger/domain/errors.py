@@ -57,6 +57,16 @@ class InvalidTransition(LedgerError):
         self.command = command
 
 
+class DisputeRefused(LedgerError):
+    """The assessment cannot be disputed or resolved as asked (already disputed, window over,
+    not disputed, identical points for modify)."""
+
+    def __init__(self, assessment_id: UUID, reason: str) -> None:
+        super().__init__(f"Assessment {assessment_id}: {reason}")
+        self.assessment_id = assessment_id
+        self.reason = reason
+
+
 class InvalidAssessment(LedgerError):
     """The command's values break a rule (points out of range, notes too long, …)."""
 

@@ -21,6 +21,9 @@ class Action(StrEnum):
     MANAGE_ACCOUNTS = "manage_accounts"
     PROVE = "prove"
     RECEIPT = "receipt"
+    DISPUTE = "dispute"
+    RESOLVE = "resolve"
+    READ_DISPUTES = "read_disputes"
 
 
 ROLES: Mapping[Action, frozenset[Role]] = MappingProxyType(
@@ -33,6 +36,9 @@ ROLES: Mapping[Action, frozenset[Role]] = MappingProxyType(
         Action.MANAGE_ACCOUNTS: frozenset({Role.ADMIN}),
         Action.PROVE: frozenset({Role.ADMIN, Role.AUDITOR}),
         Action.RECEIPT: frozenset({Role.ADMIN, Role.AUDITOR, Role.STUDENT}),
+        Action.DISPUTE: frozenset({Role.STUDENT}),
+        Action.RESOLVE: frozenset({Role.ADMIN}),
+        Action.READ_DISPUTES: frozenset({Role.ADMIN, Role.AUDITOR, Role.STUDENT}),
     }
 )
 REFUSALS: Mapping[Action, str] = MappingProxyType(
@@ -45,6 +51,9 @@ REFUSALS: Mapping[Action, str] = MappingProxyType(
         Action.MANAGE_ACCOUNTS: "Role {role} cannot manage users or licenses; only admins can",
         Action.PROVE: "Role {role} cannot read the log's proofs; only admins and auditors can",
         Action.RECEIPT: "Role {role} cannot fetch receipts; admins, auditors and the holder can",
+        Action.DISPUTE: "Role {role} cannot dispute; only the license's holder can",
+        Action.RESOLVE: "Role {role} cannot resolve disputes; only admins can",
+        Action.READ_DISPUTES: "Role {role} cannot list disputes",
     }
 )
 
@@ -60,6 +69,22 @@ def check_may_validate(actor: Actor, assessor: int) -> None:
     check_role(actor.role, Action.VALIDATE)
     if assessor == actor.user_id:
         raise SelfValidationForbidden("An assessor cannot validate their own assessment")
+
+
+def check_may_dispute(actor: Actor, holder: int | None) -> None:
+    """Only the holder of the assessment's license disputes it."""
+    check_role(actor.role, Action.DISPUTE)
+    if holder != actor.user_id:
+        raise NotPermitted("Only the license's holder can dispute its assessments")
+
+
+def check_may_resolve(actor: Actor, assessor: int, validator: int | None) -> None:
+    """Only an admin who neither made nor validated the assessment resolves its dispute."""
+    check_role(actor.role, Action.RESOLVE)
+    if actor.user_id in (assessor, validator):
+        raise SelfValidationForbidden(
+            "A dispute must be resolved by an admin who neither assessed nor validated it"
+        )
 
 
 def check_may_archive(actor: Actor, assessor: int) -> None:

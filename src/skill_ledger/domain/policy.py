@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from skill_ledger.domain.assessment import Assessment
 from skill_ledger.domain.errors import InvalidAssessment
 from skill_ledger.domain.vocabulary import (
+    MAX_DISPUTE_TEXT_LENGTH,
     MAX_NOTES_LENGTH,
     MAX_POINTS_TOTAL,
     MAX_REASON_LENGTH,
@@ -45,19 +46,40 @@ class ValidationPolicy:
         `last_percentage` is the score of the pair's last assessment (active or archived),
         `replacing` the active assessment the new one replaces.
         """
+        return bool(
+            self.reasons(actor, prior_assessments_by_actor, percentage, last_percentage, replacing)
+        )
+
+    def reasons(
+        self,
+        actor: Actor,
+        prior_assessments_by_actor: int,
+        percentage: float,
+        last_percentage: float | None,
+        replacing: Assessment | None = None,
+    ) -> tuple[str, ...]:
+        """Why the assessment must wait for an admin, in words (empty: it need not)."""
         if actor.role is Role.ADMIN:
-            return False
+            return ()
+        found: list[str] = []
         if prior_assessments_by_actor < self.new_instructor_assessments:
-            return True
+            found.append(
+                f"new instructor: assessment {prior_assessments_by_actor + 1} of their first "
+                f"{self.new_instructor_assessments}"
+            )
         if last_percentage is not None and (
             abs(percentage - last_percentage) >= self.score_jump_percent
         ):
-            return True
-        if replacing is None:
-            return False
-        return (self.replacing_validated and replacing.status is Status.VALIDATED) or (
-            self.replacing_others and replacing.assessed_by != actor.user_id
-        )
+            found.append(
+                f"score jump: {last_percentage:g}% → {percentage:g}% "
+                f"(at least {self.score_jump_percent:g} points)"
+            )
+        if replacing is not None:
+            if self.replacing_validated and replacing.status is Status.VALIDATED:
+                found.append("replaces a validated assessment")
+            if self.replacing_others and replacing.assessed_by != actor.user_id:
+                found.append(f"replaces an assessment by user {replacing.assessed_by}")
+        return tuple(found)
 
 
 def check_points(points_earned: int, points_total: int, notes: str) -> None:
@@ -80,6 +102,18 @@ def check_reason(reason: str) -> str:
         raise InvalidAssessment("reason", f"must be at most {MAX_REASON_LENGTH} characters")
     check_text("reason", reason)
     return reason
+
+
+def check_dispute_text(field: str, value: str, *, required: bool) -> str:
+    """A dispute's reason or a resolution's note, stripped: 1–1000 characters (0 when optional),
+    no NUL; InvalidAssessment naming the field otherwise."""
+    value = value.strip()
+    if required and not value:
+        raise InvalidAssessment(field, "must not be empty")
+    if len(value) > MAX_DISPUTE_TEXT_LENGTH:
+        raise InvalidAssessment(field, f"must be at most {MAX_DISPUTE_TEXT_LENGTH} characters")
+    check_text(field, value)
+    return value
 
 
 def check_text(field: str, value: str) -> None:

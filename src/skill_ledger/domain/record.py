@@ -8,50 +8,43 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Iterator
-from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from types import MappingProxyType
 from typing import Any, ClassVar
 from uuid import UUID
 
-from eventsourcing.domain import Snapshot as BaseSnapshot
 from eventsourcing.utils import register_topic
 
 from skill_ledger.domain.assessment import TIMESTAMP, Assessment, RowEffect
 from skill_ledger.domain.chain import GENESIS_HASH, ChainedAggregate
+from skill_ledger.domain.disputes import (
+    DISPUTED_STATUSES,
+    Modification,
+    check_disputable,
+    check_resolvable,
+)
 from skill_ledger.domain.errors import AssessmentNotFound, InvalidTransition
 from skill_ledger.domain.permissions import (
     Action,
     check_may_archive,
+    check_may_dispute,
+    check_may_resolve,
     check_may_validate,
     check_role,
 )
-from skill_ledger.domain.policy import check_points, check_reason
+from skill_ledger.domain.policy import check_dispute_text, check_points, check_reason
+from skill_ledger.domain.snapshot import RECORD_TOPIC, TOPIC_MODULE, RecordSnapshot, RecordState
 from skill_ledger.domain.vocabulary import (
+    REPLACED_AFTER_DISPUTE,
     REPLACED_BY_NEW,
     Actor,
+    DisputeOutcome,
     Outcome,
     Status,
     record_id,
 )
 
-# Stored topics name the module the classes lived in when the first events were written.
-TOPIC_MODULE = "skill_ledger.domain"
-RECORD_TOPIC = f"{TOPIC_MODULE}:SkillRecord"
-
-
-@dataclass(frozen=True, slots=True)
-class RecordState:
-    """A skill record's state as a snapshot stores it."""
-
-    license_id: int
-    skill_name: str
-    active: Assessment | None
-    archived: dict[UUID, int]
-    last_archived: Assessment | None
-    last_hash: str
-    created_on: datetime
-    modified_on: datetime
+__all__ = ["RECORD_EVENTS", "RecordState", "SkillRecord"]
 
 
 class SkillRecord(ChainedAggregate):
@@ -157,31 +150,57 @@ class SkillRecord(ChainedAggregate):
         archived_by: int
         reason: str
 
-    class Snapshot(BaseSnapshot):
-        """The record's state at a version, typed so it decodes without guesswork."""
+    class Disputed(Event):
+        """The license's holder contested the validated assessment, giving a reason."""
+
+        TOPIC = f"{TOPIC_MODULE}:SkillRecord.Disputed"
+        effect = RowEffect(
+            Status.DISPUTED,
+            actor="disputed_by",
+            columns=MappingProxyType(
+                {"disputed_by": "disputed_by", "disputed_at": TIMESTAMP, "dispute_reason": "reason"}
+            ),
+        )
+
+        assessment_id: UUID
+        disputed_by: int
+        reason: str
+
+    class DisputeResolved(Event):
+        """The dispute closed: an admin's approve, reject or modify, or a superseding assessment.
+
+        approve: back to ASSESSED, needing validation; reject: VALIDATED again; modify and
+        superseded: still DISPUTED until the Archived that follows in the same command.
+        """
+
+        TOPIC = f"{TOPIC_MODULE}:SkillRecord.DisputeResolved"
+        effect = RowEffect(
+            Status.DISPUTED,
+            actor="resolved_by",
+            reason="outcome",
+            outcome="outcome",
+            statuses=DISPUTED_STATUSES,
+            columns=MappingProxyType(
+                {
+                    "dispute_resolved_by": "resolved_by",
+                    "dispute_resolved_at": TIMESTAMP,
+                    "dispute_outcome": "outcome",
+                    "requires_validation": "requires_validation",
+                }
+            ),
+        )
+
+        assessment_id: UUID
+        resolved_by: int
+        outcome: str
+        note: str
+        replacement: UUID | None
+        requires_validation: bool
+
+    class Snapshot(RecordSnapshot):
+        """The record's state at a version."""
 
         TOPIC = f"{TOPIC_MODULE}:SkillRecord.Snapshot"
-        state: RecordState  # type: ignore[assignment]
-
-        @classmethod
-        def take(cls, aggregate: Any) -> Any:
-            """Capture the record's state."""
-            return cls(
-                originator_id=aggregate.id,
-                originator_version=aggregate.version,
-                timestamp=cls.create_timestamp(),
-                topic=RECORD_TOPIC,
-                state=RecordState(  # type: ignore[arg-type]
-                    license_id=aggregate.license_id,
-                    skill_name=aggregate.skill_name,
-                    active=aggregate.active,
-                    archived=dict(aggregate.archived),
-                    last_archived=aggregate.last_archived,
-                    last_hash=aggregate.last_hash,
-                    created_on=aggregate.created_on,
-                    modified_on=aggregate.modified_on,
-                ),
-            )
 
         def mutate(self, _: Any) -> Any:
             """Rebuild the record from the captured state."""
@@ -219,27 +238,10 @@ class SkillRecord(ChainedAggregate):
         replaced = self.active
         if replaced is not None and replaced.same_points(points_earned, points_total):
             return Outcome.IDENTICAL
-        if replaced is not None:
-            self._trigger(
-                self.Archived,
-                actor.role.value,
-                assessment_id=replaced.id,
-                archived_by=actor.user_id,
-                reason=REPLACED_BY_NEW,
-            )
-        self._trigger(
-            self.Assessed,
-            actor.role.value,
-            license_id=self.license_id,
-            skill_name=self.skill_name,
-            assessment_id=assessment_id,
-            points_earned=points_earned,
-            points_total=points_total,
-            notes=notes,
-            assessed_by=actor.user_id,
-            requires_validation=requires_validation,
-            replaces=replaced.id if replaced else None,
-        )
+        if replaced is not None and replaced.dispute_open:
+            self._resolved(actor, replaced, DisputeOutcome.SUPERSEDED, "", assessment_id)
+        new = Modification(points_earned, points_total, requires_validation, assessment_id)
+        self._replace(actor, replaced.id if replaced else None, REPLACED_BY_NEW, new, notes)
         return Outcome.REPLACED if replaced else Outcome.CREATED
 
     def validate(self, actor: Actor, assessment_id: UUID) -> Outcome:
@@ -250,6 +252,8 @@ class SkillRecord(ChainedAggregate):
             raise InvalidTransition(assessment_id, Status.ARCHIVED, "validate")
         if current.status is Status.VALIDATED:
             return Outcome.UNCHANGED
+        if current.status is Status.DISPUTED:
+            raise InvalidTransition(assessment_id, current.status, "validate")
         self._trigger(
             self.Validated,
             actor.role.value,
@@ -263,6 +267,8 @@ class SkillRecord(ChainedAggregate):
         check_may_archive(actor, self.assessor_of(assessment_id))
         if assessment_id in self.archived:
             return Outcome.UNCHANGED
+        if self.active is not None and self.active.status is Status.DISPUTED:
+            raise InvalidTransition(assessment_id, Status.DISPUTED, "archive")
         reason = check_reason(reason)
         self._trigger(
             self.Archived,
@@ -272,6 +278,101 @@ class SkillRecord(ChainedAggregate):
             reason=reason,
         )
         return Outcome.ARCHIVED
+
+    def dispute(
+        self,
+        actor: Actor,
+        assessment_id: UUID,
+        reason: str,
+        holder: int | None,
+        *,
+        window: timedelta,
+        now: datetime,
+    ) -> Outcome:
+        """The holder contests the active, VALIDATED assessment within the window, once."""
+        check_may_dispute(actor, holder)
+        reason = check_dispute_text("reason", reason, required=True)
+        current = self.active
+        if current is None or current.id != assessment_id:
+            self.assessor_of(assessment_id)  # unknown: 404
+            raise InvalidTransition(assessment_id, Status.ARCHIVED, "dispute")
+        check_disputable(current, window, now)
+        self._trigger(
+            self.Disputed,
+            actor.role.value,
+            assessment_id=assessment_id,
+            disputed_by=actor.user_id,
+            reason=reason,
+        )
+        return Outcome.DISPUTED
+
+    def resolve(
+        self,
+        actor: Actor,
+        assessment_id: UUID,
+        outcome: DisputeOutcome,
+        note: str,
+        modification: Modification | None = None,
+    ) -> Outcome:
+        """An admin other than the assessor and the validator closes the open dispute; the
+        same resolution again records nothing."""
+        row = self.find(assessment_id)
+        if row is None:
+            self.assessor_of(assessment_id)  # unknown: 404
+            raise InvalidTransition(assessment_id, Status.ARCHIVED, "resolve")
+        check_may_resolve(actor, row.assessed_by, row.validated_by)
+        if check_resolvable(row, outcome, modification):
+            return Outcome.UNCHANGED
+        note = check_dispute_text("note", note, required=outcome is DisputeOutcome.REJECT)
+        new_id = modification.assessment_id if modification is not None else None
+        self._resolved(actor, row, outcome, note, new_id)
+        if modification is not None:
+            self._replace(actor, assessment_id, REPLACED_AFTER_DISPUTE, modification, note)
+        return Outcome.RESOLVED
+
+    def _replace(
+        self, actor: Actor, replaced: UUID | None, reason: str, new: Modification, notes: str
+    ) -> None:
+        if replaced is not None:
+            self._trigger(
+                self.Archived,
+                actor.role.value,
+                assessment_id=replaced,
+                archived_by=actor.user_id,
+                reason=reason,
+            )
+        self._trigger(
+            self.Assessed,
+            actor.role.value,
+            license_id=self.license_id,
+            skill_name=self.skill_name,
+            assessment_id=new.assessment_id,
+            points_earned=new.points_earned,
+            points_total=new.points_total,
+            notes=notes,
+            assessed_by=actor.user_id,
+            requires_validation=new.requires_validation,
+            replaces=replaced,
+        )
+
+    def _resolved(
+        self,
+        actor: Actor,
+        row: Assessment,
+        outcome: DisputeOutcome,
+        note: str,
+        replacement: UUID | None,
+    ) -> None:
+        self._trigger(
+            self.DisputeResolved,
+            actor.role.value,
+            assessment_id=row.id,
+            resolved_by=actor.user_id,
+            outcome=outcome.value,
+            note=note,
+            replacement=replacement,
+            requires_validation=outcome is DisputeOutcome.APPROVE or row.requires_validation,
+        )
 
     # -- state --------------------------------------------------------------------------
 
@@ -318,6 +419,8 @@ RECORD_EVENTS: tuple[type[SkillRecord.Event], ...] = (
     SkillRecord.Assessed,
     SkillRecord.Validated,
     SkillRecord.Archived,
+    SkillRecord.Disputed,
+    SkillRecord.DisputeResolved,
 )
 """Every event of a skill record, in declaration order."""
 

@@ -15,9 +15,12 @@ OPERATOR = "operator"
 MIGRATION = "migration"
 """The actor role of the opening events a migration wrote for accounts that predate them."""
 REPLACED_BY_NEW = "Replaced by new"
+REPLACED_AFTER_DISPUTE = "Replaced after dispute"
 MAX_POINTS_TOTAL = 1000
 MAX_NOTES_LENGTH = 2000
 MAX_REASON_LENGTH = 500
+MAX_DISPUTE_TEXT_LENGTH = 1000
+DEFAULT_DISPUTE_WINDOW_DAYS = 30
 
 
 class Status(StrEnum):
@@ -26,6 +29,7 @@ class Status(StrEnum):
     NOT_ASSESSED = "NOT_ASSESSED"
     ASSESSED = "ASSESSED"
     VALIDATED = "VALIDATED"
+    DISPUTED = "DISPUTED"
     ARCHIVED = "ARCHIVED"
 
     @property
@@ -34,7 +38,7 @@ class Status(StrEnum):
         return self in ACTIVE_STATUSES
 
 
-ACTIVE_STATUSES = frozenset({Status.ASSESSED, Status.VALIDATED})
+ACTIVE_STATUSES = frozenset({Status.ASSESSED, Status.VALIDATED, Status.DISPUTED})
 
 
 class Role(StrEnum):
@@ -54,7 +58,18 @@ class Outcome(StrEnum):
     IDENTICAL = "identical"
     VALIDATED = "validated"
     ARCHIVED = "archived"
+    DISPUTED = "disputed"
+    RESOLVED = "resolved"
     UNCHANGED = "unchanged"
+
+
+class DisputeOutcome(StrEnum):
+    """How a dispute closed: an admin's decision, or a new assessment that replaced the row."""
+
+    APPROVE = "approve"
+    REJECT = "reject"
+    MODIFY = "modify"
+    SUPERSEDED = "superseded"
 
 
 @dataclass(frozen=True, slots=True)

@@ -47,18 +47,36 @@ class GroupCommitter:
     def put(self, events: list[Any]) -> list[Recording[UUID]]:
         """Record these events (one command's) atomically, possibly with other commands' events."""
         item = _Pending(events)
+        self._run([item])
+        return self._result(item)
+
+    def put_many(self, commands: Sequence[list[Any]]) -> list[list[Recording[UUID]] | None]:
+        """Record several commands' events, queued together; None for a command that conflicted.
+
+        Each command stays atomic on its own: a conflict fails only that command (its stream was
+        saved first by another writer). Any other failure (the store is down) is raised.
+        """
+        items = [_Pending(events) for events in commands]
+        self._run(items)
+        for item in items:
+            if item.error is not None and not isinstance(item.error, IntegrityError):
+                raise item.error
+        return [None if item.error is not None else item.recordings for item in items]
+
+    def _run(self, items: list[_Pending]) -> None:
+        """Queue the items, then wait for, or become, the writer until every one is done."""
         with self._changed:
-            self._queue.append(item)
+            self._queue.extend(items)
         while True:
             with self._changed:
-                while not item.done and self._writing:
+                while self._writing and not all(item.done for item in items):
                     self._changed.wait()
-                if item.done:
-                    return self._result(item)
+                if all(item.done for item in items):
+                    return
                 self._writing = True
                 batch = self._queue[: self._max_batch]
                 del self._queue[: self._max_batch]
-            # Our item may lie beyond max_batch: it stays queued (never queued twice) and the
+            # Our items may lie beyond max_batch: they stay queued (never queued twice) and the
             # loop waits for, or becomes, the writer of a later batch.
             try:
                 self._commit(batch)

@@ -6,7 +6,7 @@ rebuild, the auditor and the audit trail all read through `EventLog`.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any, NamedTuple
 from uuid import UUID
 
@@ -69,6 +69,43 @@ class EventLog:
             params.append(upto_version)
         rows = self.db.fetch_raw(cursor, f"{sql} ORDER BY originator_version", params)
         return [LoggedEvent(*row) for row in rows]
+
+    def read_streams_after(
+        self, cursor: Cursor, after: Mapping[UUID, int]
+    ) -> dict[UUID, list[LoggedEvent]]:
+        """Several streams' events past a version each, in version order, in one query."""
+        if not after:
+            return {}
+        clauses = " OR ".join(["(originator_id = %s AND originator_version > %s)"] * len(after))
+        params: list[Any] = []
+        for stream, version in after.items():
+            params += [self.db.stream_param(stream), version]
+        rows = self.db.fetch_raw(
+            cursor, f"{self._select} WHERE {clauses} ORDER BY originator_version", params
+        )
+        found: dict[UUID, list[LoggedEvent]] = {stream: [] for stream in after}
+        for row in rows:
+            event = LoggedEvent(*row)
+            found[as_uuid(event.stream_id)].append(event)
+        return found
+
+    def latest_snapshots(self, cursor: Cursor, streams: Sequence[UUID]) -> dict[UUID, StoredEvent]:
+        """The newest snapshot of each of these streams that has one, in one query."""
+        if not streams:
+            return {}
+        marks = ", ".join(["%s"] * len(streams))
+        rows = self.db.fetch_raw(
+            cursor,
+            f"SELECT {self.db.stream_column}, originator_version, topic, state "
+            f"FROM {self.db.snapshots_table} WHERE originator_id IN ({marks}) "
+            "ORDER BY originator_version",
+            [self.db.stream_param(stream) for stream in streams],
+        )
+        latest: dict[UUID, StoredEvent] = {}
+        for stream_id, version, topic, state in rows:
+            stream = as_uuid(stream_id)
+            latest[stream] = StoredEvent(stream, version, topic, bytes(state))
+        return latest
 
     def read_topics(self, cursor: Cursor, topics: Sequence[str]) -> list[LoggedEvent]:
         """Every event of these types, in position order (the account events, for rebuilds)."""

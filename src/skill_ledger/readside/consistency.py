@@ -11,6 +11,7 @@ from __future__ import annotations
 import time
 from uuid import UUID
 
+import anyio.to_thread
 import structlog
 
 from skill_ledger.eventstore.log import EventLog
@@ -62,11 +63,27 @@ class ReadYourWrites:
         while not projector.watch.wait_for(position, WAIT_SLICE_SECONDS):
             self._check(position)
             if time.monotonic() >= deadline:
-                raise NotYetVisible(
-                    f"The read side did not show the command within {self.wait_seconds:g} s "
-                    "(it may be recorded); sending the same command again is safe",
-                    retry_after=RETRY_SOON_SECONDS,
-                )
+                raise self._timed_out()
+
+    async def wait_async(self, position: int) -> None:
+        """`wait` for a caller on the event loop: no thread parked while the projector works.
+
+        The leading process projects itself (in a worker thread, as `wait` does); a follower
+        waits on the loop until the projection process's notification advances the watch.
+        """
+        projector = self.projector
+        if projector.watch.position >= position:
+            return
+        if projector.leading or projector.stall is not None:
+            await anyio.to_thread.run_sync(self.wait, position)
+            return
+        self._check(position)
+        projector.kick()
+        deadline = time.monotonic() + self.wait_seconds
+        while not await projector.watch.reached(position, WAIT_SLICE_SECONDS):
+            self._check(position)
+            if time.monotonic() >= deadline:
+                raise self._timed_out()
 
     def wait_for_stream(self, stream: UUID) -> int:
         """Wait until the read table reflects every event of a stream; its last position.
@@ -101,6 +118,13 @@ class ReadYourWrites:
                 "sending the same command again is safe",
                 retry_after=RETRY_SOON_SECONDS,
             )
+
+    def _timed_out(self) -> NotYetVisible:
+        return NotYetVisible(
+            f"The read side did not show the command within {self.wait_seconds:g} s "
+            "(it may be recorded); sending the same command again is safe",
+            retry_after=RETRY_SOON_SECONDS,
+        )
 
     @staticmethod
     def _stalled(stall: Stall) -> NotYetVisible:

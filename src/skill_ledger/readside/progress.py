@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import threading
 import time
 from dataclasses import dataclass
@@ -24,6 +26,8 @@ class PositionWatch:
     def __init__(self, position: int = 0) -> None:
         self._position = position
         self._changed = threading.Condition()
+        # Coroutines waiting on an event loop: (target, loop, future), woken by advance().
+        self._waiters: list[tuple[int, asyncio.AbstractEventLoop, asyncio.Future[None]]] = []
 
     @property
     def position(self) -> int:
@@ -36,12 +40,51 @@ class PositionWatch:
             if position > self._position:
                 self._position = position
                 self._changed.notify_all()
+                self._wake_reached()
 
     def reset(self, position: int) -> None:
         """Set the position outright (after a rebuild or a downgrade)."""
         with self._changed:
             self._position = position
             self._changed.notify_all()
+            self._wake_reached()
+
+    def _wake_reached(self) -> None:
+        """Resolve the loop waiters whose target is reached (one loop wake-up per batch)."""
+        if not self._waiters:
+            return
+        reached = [w for w in self._waiters if w[0] <= self._position]
+        if not reached:
+            return
+        self._waiters = [w for w in self._waiters if w[0] > self._position]
+        by_loop: dict[asyncio.AbstractEventLoop, list[asyncio.Future[None]]] = {}
+        for _, loop, future in reached:
+            by_loop.setdefault(loop, []).append(future)
+        for loop, futures in by_loop.items():
+            # A closed loop (shutdown) has nobody waiting any more.
+            with contextlib.suppress(RuntimeError):
+                loop.call_soon_threadsafe(_resolve, futures)
+
+    async def reached(self, position: int, timeout: float) -> bool:
+        """Wait on the event loop, no thread parked, until the projection passed `position`."""
+        if self._position >= position:
+            return True
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[None] = loop.create_future()
+        entry = (position, loop, future)
+        with self._changed:
+            if self._position >= position:
+                return True
+            self._waiters.append(entry)
+        try:
+            await asyncio.wait_for(future, timeout)
+        except TimeoutError:
+            return self._position >= position
+        finally:
+            with self._changed:
+                if entry in self._waiters:
+                    self._waiters.remove(entry)
+        return True
 
     def wait_for(self, position: int, timeout: float) -> bool:
         """Block until the projection has passed `position`; False on timeout."""
@@ -53,6 +96,12 @@ class PositionWatch:
                     return False
                 self._changed.wait(remaining)
         return True
+
+
+def _resolve(futures: list[asyncio.Future[None]]) -> None:
+    for future in futures:
+        if not future.done():
+            future.set_result(None)
 
 
 @dataclass(frozen=True, slots=True)

@@ -55,7 +55,8 @@ def payload_type(event_class: type[Any]) -> type[msgspec.Struct]:
     """
     effect: RowEffect = event_class.effect
     hints = typing.get_type_hints(event_class)
-    names = dict.fromkeys([TIMESTAMP, KEY, effect.actor, *effect.columns.values()])
+    outcome = [effect.outcome] if effect.outcome else []
+    names = dict.fromkeys([TIMESTAMP, KEY, effect.actor, *outcome, *effect.columns.values()])
 
     def stored(annotation: Any) -> Any:
         if annotation in (UUID, datetime):
@@ -159,6 +160,8 @@ class RowFold:
         plan = [(_INDEX[column], attrgetter(source)) for column, source in effect.columns.items()]
         status, actor, final = effect.status.value, attrgetter(effect.actor), effect.final
         active, finished, name = self.active, self.finished, event_class.__name__
+        outcome = attrgetter(effect.outcome) if effect.outcome else None
+        statuses = {key: value.value for key, value in effect.statuses.items()}
 
         def change(payload: Any) -> None:
             key = payload.assessment_id
@@ -167,7 +170,8 @@ class RowFold:
                 raise UnfoldableEvent(f"{name} for unknown assessment {key}")
             for index, get in plan:
                 row[index] = get(payload)
-            row[_PREVIOUS], row[_STATUS] = row[_STATUS], status
+            after = status if outcome is None else statuses.get(outcome(payload), status)
+            row[_PREVIOUS], row[_STATUS] = row[_STATUS], after
             row[_CHANGED_AT], row[_CHANGED_BY] = payload.timestamp, actor(payload)
             if final:
                 del active[key]

@@ -88,7 +88,28 @@ REPORTS = (
         times=("oldest_pending", "newest_pending"),
         one_row=True,
     ),
+    Report(
+        "dispute_rate_by_instructor",
+        "Assessments validated in the window per assessor: disputed, rate, needs_training flag.",
+        "dispute_rate DESC, instructor_id",
+        flags=("needs_training",),
+    ),
+    Report(
+        "dispute_resolution_time",
+        "Disputes resolved in the window per outcome: count, median and p90 hours.",
+        "outcome",
+    ),
+    Report(
+        "open_disputes",
+        "Disputes waiting for an admin: count, oldest, age in hours, alert flag.",
+        "open_disputes",
+        flags=("alert",),
+        times=("oldest_disputed_at",),
+        one_row=True,
+    ),
 )
+OUTCOMES = ("approve", "reject", "modify", "superseded")
+"""How disputes close (domain.DisputeOutcome), in the order metrics list them."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,6 +140,21 @@ class Backlog:
     @property
     def oldest_age_seconds(self) -> float:
         """Age of the oldest pending assessment in seconds (0 when none waits)."""
+        return 0.0 if self.oldest_age_hours is None else self.oldest_age_hours * 3600
+
+
+@dataclass(frozen=True, slots=True)
+class Disputes:
+    """Open disputes and resolutions so far, typed (for metrics)."""
+
+    open: int
+    oldest_age_hours: float | None
+    alert: bool
+    resolved: dict[str, int]
+
+    @property
+    def oldest_age_seconds(self) -> float:
+        """Age of the oldest open dispute in seconds (0 when none is open)."""
         return 0.0 if self.oldest_age_hours is None else self.oldest_age_hours * 3600
 
 
@@ -181,4 +217,26 @@ def backlog(db: Database) -> Backlog:
         alert_pending_threshold=int(row["alert_pending_threshold"]),
         alert_age_hours_threshold=float(row["alert_age_hours_threshold"]),
         alert=bool(row["alert"]),
+    )
+
+
+def disputes(db: Database) -> Disputes:
+    """The open_disputes view and the resolved disputes by outcome, as one typed value."""
+    result = run(db, "open_disputes")
+    if not result.rows:
+        raise ReportError("open_disputes is empty: report_settings must hold its one row")
+    row = result.records()[0]
+    with db.transaction(write=False) as cursor:
+        cursor.execute(
+            "SELECT dispute_outcome, COUNT(*) FROM football_skill_assessments "
+            "WHERE disputed_at IS NOT NULL AND dispute_outcome IS NOT NULL "
+            "GROUP BY dispute_outcome"
+        )
+        counted = {str(outcome): int(count) for outcome, count in cursor.fetchall()}
+    age = row["oldest_age_hours"]
+    return Disputes(
+        open=int(row["open_disputes"]),
+        oldest_age_hours=None if age is None else float(age),
+        alert=bool(row["alert"]),
+        resolved={outcome: counted.get(outcome, 0) for outcome in OUTCOMES},
     )
