@@ -137,7 +137,7 @@ class Services:
             [
                 open_database(
                     url,
-                    pool_size=settings.pool_size,
+                    pool_size=pools.main,  # on another server: outside the primary's budget
                     connect_timeout=REPLICA_CONNECT_SECONDS,
                     name="ledger-replica",
                 )

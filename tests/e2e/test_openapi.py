@@ -332,6 +332,8 @@ CARRY_POSITION = {
     ("POST", "/api/v1/users/{user_id}/password"),
     ("POST", "/api/v1/licenses"),
     ("POST", "/api/v1/licenses/{license_id}/transfer"),
+    ("POST", "/api/v1/assessments/{assessment_id}/dispute"),
+    ("POST", "/api/v1/assessments/{assessment_id}/resolve"),
 }
 
 
