@@ -39,9 +39,11 @@ run: install
 test: install
 	$(BIN)/pytest -n 2 --dist loadfile
 
-# The full concurrency soak (docs/reliability.md): 32 HTTP clients × 2,000 mixed commands.
+# The full concurrency soak (docs/reliability.md): 32 HTTP clients × 2,000 mixed commands;
+# projector fail-over 20 times per fault (SIGKILL, pg_terminate_backend, half-open).
 stress: install
 	LEDGER_SOAK_CLIENTS=32 LEDGER_SOAK_COMMANDS=2000 $(BIN)/pytest tests/e2e/test_soak.py -q -s
+	LEDGER_FAILOVER_REPETITIONS=20 $(BIN)/pytest tests/e2e/test_failover.py -q -s
 
 # Schemathesis at length as every role, a new random seed each run (make test runs it briefly).
 fuzz: install

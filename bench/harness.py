@@ -150,6 +150,7 @@ TARGETS = {
         Target("login_flood_auth_p99_ms", "<", 50),
         Target("rebuild_events_per_s", ">=", 50_000),
         Target("rebuild_vs_runner", ">=", 40),
+        Target("rebuild_swap_block_ms", "<=", 100),
         Target("long_stream_ratio", "<=", 2),
         Target("tree_inclusion_p99_ms", "<=", 5),
         Target("tree_build_events_per_s", ">=", 100_000),

@@ -17,13 +17,13 @@ from eventsourcing.postgres import PostgresTrackingRecorder
 from eventsourcing.projection import Projection, ProjectionRunner
 from psycopg.rows import tuple_row
 
-from bench import generate, tree
+from bench import generate, swap, tree
 from bench.harness import Context, Metrics, Step
 from bench.library import library_env
 from skill_ledger.application import APPLICATION_NAME, Ledger
 from skill_ledger.database import open_database
 from skill_ledger.database.postgres import PostgresDatabase
-from skill_ledger.readside.projector import apply_events
+from skill_ledger.readside.apply import apply_events
 from skill_ledger.readside.table import TABLE
 from skill_ledger.services import Services
 from skill_ledger.settings import DatabaseURL, Settings
@@ -135,10 +135,15 @@ def run(context: Context) -> Metrics:
                 f"({first.rows:,} rows in {first.seconds:.1f} s)"
             )
             databases.settle(url, TABLE)
-            again = services.projector.rebuild()
+            again, under_load = swap.under_load(url, services)
+            metrics.update(under_load)
             context.say(
-                f"rebuild replacing the full table: {again.events_per_second:,.0f} events/s "
-                f"({again.rows:,} rows in {again.seconds:.1f} s)"
+                f"rebuild replacing the full table under write load: "
+                f"{again.events_per_second:,.0f} events/s ({again.rows:,} rows in "
+                f"{again.seconds:.1f} s); swap blocked {again.swap_ms:.1f} ms, "
+                f"{under_load['rebuild_under_load_commands']} commands "
+                f"({under_load['rebuild_under_load_failed_commands']} failed), slowest read "
+                f"{under_load['rebuild_under_load_read_max_ms']} ms"
             )
         finally:
             services.close()
@@ -167,7 +172,9 @@ def run(context: Context) -> Metrics:
         f"Projector.rebuild (what `ledger projection rebuild` runs) over {first.events:,} "
         "generated events: rebuild_events_per_s on the ledger as loaded (its read table holds "
         f"only the runner's rows for the first {sizes.runner_events:,} events), "
-        "rebuild_replace_events_per_s run again to replace the full, vacuumed table. The "
+        "rebuild_replace_events_per_s run again to replace the full, vacuumed table while a live "
+        "projector, two assess clients and a history reader run (blue-green: the swap's hold on "
+        "the live table is rebuild_swap_block_ms). The "
         "library's ProjectionRunner projected those first events before the rest was loaded. "
         "Then `ledger audit tree rebuild`'s code builds the Merkle tree over the same log "
         "(tree_build_events_per_s), and one client times GET /api/v1/log/inclusion at that "
@@ -197,6 +204,7 @@ STEP = Step(
         "rebuild_events_per_s",
         "rebuild_replace_seconds",
         "rebuild_replace_events_per_s",
+        *swap.KEYS,
         *tree.KEYS,
     ),
     run=run,

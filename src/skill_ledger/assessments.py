@@ -43,6 +43,7 @@ from skill_ledger.domain import (
 from skill_ledger.grading import SessionGrading
 from skill_ledger.readside.consistency import ReadYourWrites
 from skill_ledger.readside.queries import ReadModel
+from skill_ledger.readside.replicas import ReadRouter
 
 
 class SigningUnavailable(LedgerError):
@@ -54,10 +55,12 @@ class SigningUnavailable(LedgerError):
 
 @dataclass(frozen=True, slots=True)
 class Answer:
-    """What a command did, and the assessment as the read side now shows it."""
+    """What a command did, the assessment as the read side now shows it, and the log position
+    a later read must see (the consistency token)."""
 
     result: CommandResult
     assessment: Assessment
+    position: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,6 +95,7 @@ class Assessments:
         consistency: ReadYourWrites,
         trail: AuditTrail,
         grading: SessionGrading,
+        reads: ReadRouter,
         receipts: Receipts | None = None,
     ) -> None:
         self.ledger = ledger
@@ -100,6 +104,7 @@ class Assessments:
         self.accounts = accounts
         self.consistency = consistency
         self.trail = trail
+        self.reads = reads
         self.receipts = receipts
 
     # -- commands: answered once the read table reflects them --------------------------------
@@ -208,7 +213,7 @@ class Assessments:
         assert step.position is not None
         assert step.assessment is not None
         await self.consistency.wait_async(step.position)
-        return Answer(step, step.assessment)
+        return Answer(step, step.assessment, step.position)
 
     def _step(self, result: CommandResult) -> Step:
         """The answer now if it needs the database (nothing recorded, no row in hand); else the
@@ -233,26 +238,30 @@ class Assessments:
     def _answer(self, result: CommandResult) -> Answer:
         """The assessment, once the read table shows what the command did (or found)."""
         if result.position is not None:
-            self.consistency.wait(result.position)
+            position = result.position
+            self.consistency.wait(position)
         else:
-            self.consistency.wait_for_stream(record_id(result.license_id, result.skill_name))
+            stream = record_id(result.license_id, result.skill_name)
+            position = self.consistency.wait_for_stream(stream)
         row = result.assessment or self.readmodel.get(result.assessment_id)
         if row is None:
             raise AssessmentNotFound(result.assessment_id)
-        return Answer(result, row)
+        return Answer(result, row, position)
 
-    # -- reads ---------------------------------------------------------------------------------
+    # -- reads: on a replica that has passed the client's `token` (a position), else the primary
 
-    def history(self, actor: Actor, license_id: int, skill: str) -> list[Assessment]:
+    def history(
+        self, actor: Actor, license_id: int, skill: str, *, token: int = 0
+    ) -> list[Assessment]:
         """Every assessment of a pair, newest first (students: only their own licenses)."""
         self.ledger.check_skill(skill)
         check_may_read_license(actor, license_id, self.accounts.license_holder)
         self.ledger.check_license(license_id)
-        return self.readmodel.history(license_id, skill)
+        return self.reads.read(token, lambda db: ReadModel(db).history(license_id, skill))
 
-    def get(self, actor: Actor, assessment_id: UUID) -> Assessment:
+    def get(self, actor: Actor, assessment_id: UUID, *, token: int = 0) -> Assessment:
         """One assessment (students: only on their own licenses)."""
-        row = self.readmodel.get(assessment_id)
+        row = self.reads.read(token, lambda db: ReadModel(db).get(assessment_id))
         if row is None:
             raise AssessmentNotFound(assessment_id)
         check_may_read_license(actor, row.user_license_id, self.accounts.license_holder)
@@ -318,10 +327,12 @@ class Assessments:
 
     # -- the audit trail -----------------------------------------------------------------------
 
-    def events(self, actor: Actor, license_id: int, skill: str) -> list[EventRecord]:
+    def events(
+        self, actor: Actor, license_id: int, skill: str, *, token: int = 0
+    ) -> list[EventRecord]:
         """The pair's full history: who did what, when, with which hash."""
         self._check_pair_audit(actor, license_id, skill)
-        return self.trail.events(license_id, skill)
+        return self.reads.read(token, lambda db: self._trail(db).events(license_id, skill))
 
     def state(
         self,
@@ -331,27 +342,37 @@ class Assessments:
         *,
         version: int | None = None,
         as_of: datetime | None = None,
+        token: int = 0,
     ) -> PairState:
         """The pair's assessments at a version or a moment."""
         self._check_pair_audit(actor, license_id, skill)
-        return self.trail.state(license_id, skill, version=version, as_of=as_of)
+        return self.reads.read(
+            token,
+            lambda db: self._trail(db).state(license_id, skill, version=version, as_of=as_of),
+        )
 
-    def user_events(self, actor: Actor, user_id: int) -> list[EventRecord]:
+    def user_events(self, actor: Actor, user_id: int, *, token: int = 0) -> list[EventRecord]:
         """A user account's full history: registration, roles, (de)activations, resets."""
         check_role(actor.role, Action.AUDIT)
         self.accounts.user(user_id)
-        return self.trail.stream(user_stream_id(user_id))
+        stream = user_stream_id(user_id)
+        return self.reads.read(token, lambda db: self._trail(db).stream(stream))
 
-    def license_events(self, actor: Actor, license_id: int) -> list[EventRecord]:
+    def license_events(self, actor: Actor, license_id: int, *, token: int = 0) -> list[EventRecord]:
         """A license's full history: who held it, from when, on whose decision."""
         check_role(actor.role, Action.AUDIT)
         self.ledger.check_license(license_id)
-        return self.trail.stream(license_stream_id(license_id))
+        stream = license_stream_id(license_id)
+        return self.reads.read(token, lambda db: self._trail(db).stream(stream))
 
-    def feed(self, actor: Actor, after: int, limit: int) -> FeedPage:
+    def feed(self, actor: Actor, after: int, limit: int, *, token: int = 0) -> FeedPage:
         """Events after a position, in commit order."""
         check_role(actor.role, Action.AUDIT)
-        return self.trail.feed(after, limit)
+        return self.reads.read(token, lambda db: self._trail(db).feed(after, limit))
+
+    def _trail(self, db: Database) -> AuditTrail:
+        """The audit trail read through `db` (the primary's, or a replica's)."""
+        return self.trail if db is self.trail.db else AuditTrail(db, self.trail.eventlog)
 
     def _check_pair_audit(self, actor: Actor, license_id: int, skill: str) -> None:
         check_role(actor.role, Action.AUDIT)

@@ -85,6 +85,12 @@ PROJECTION_FAILURES = Counter(
     "ledger_projection_failures_total",
     "Projector batches that failed to apply an event (a stall retries every few seconds)",
 )
+READS = Counter(
+    "ledger_reads_total",
+    "Reads by the database that served them (a replica or primary) and why: caught_up, "
+    "lagging (a replica had not replayed past the token in time), down, no_replica",
+    ["target", "outcome"],
+)
 PROJECTION_DELAY = Histogram(
     "ledger_projection_delay_seconds",
     "From an event's time (its command's decision) to the commit of its read-table row",
@@ -144,6 +150,10 @@ class PrometheusObserver:
         """A projector batch failed."""
         PROJECTION_FAILURES.inc()
 
+    def read_routed(self, target: str, outcome: str) -> None:
+        """A read ran on a replica or the primary."""
+        READS.labels(target, outcome).inc()
+
 
 class LedgerCollector(Collector):
     """Projection lag, validation backlog and disputes, read from the database at each scrape."""
@@ -173,6 +183,11 @@ class LedgerCollector(Collector):
             "1 while the projection cannot apply an event (see /health; `ledger projection "
             "rebuild` repairs it)",
             value=0.0 if status.stall is None else 1.0,
+        )
+        yield GaugeMetricFamily(
+            "ledger_projector_leading",
+            "1 while this process's projector holds the lead (0: standing by, or none here)",
+            value=1.0 if self.services.projector.leading else 0.0,
         )
         yield GaugeMetricFamily(
             "ledger_projection_lag_seconds",
@@ -208,6 +223,11 @@ class LedgerCollector(Collector):
         for outcome, count in disputes.resolved.items():
             resolved.add_metric([outcome], count)
         yield resolved
+
+
+def register_database_gauges(services: Services) -> None:
+    """Serve the database's gauges from the default registry too (`ledger project`'s port)."""
+    REGISTRY.register(LedgerCollector(services))
 
 
 def exposition(services: Services) -> tuple[bytes, str]:

@@ -46,6 +46,9 @@ class CommandObserver(Protocol):
     def projection_failed(self) -> None:
         """A projector batch failed (the projection cannot apply an event)."""
 
+    def read_routed(self, target: str, outcome: str) -> None:
+        """A read ran on `target` (a replica, or "primary") for `outcome` (caught_up, lagging…)."""
+
 
 class NullObserver:
     """Observes nothing."""
@@ -69,4 +72,7 @@ class NullObserver:
         """Ignore."""
 
     def projection_failed(self) -> None:
+        """Ignore."""
+
+    def read_routed(self, target: str, outcome: str) -> None:
         """Ignore."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -26,8 +27,10 @@ from skill_ledger.ports import CommandObserver
 from skill_ledger.readside.consistency import ReadYourWrites
 from skill_ledger.readside.projector import Projector
 from skill_ledger.readside.queries import ReadModel
+from skill_ledger.readside.replicas import ReadRouter
 from skill_ledger.settings import ConfigurationError, Settings
 
+REPLICA_CONNECT_SECONDS = 2.0
 DEVELOPMENT_ORIGIN = "skill-ledger.localhost/development"
 
 
@@ -71,6 +74,7 @@ class Services:
     eventlog: EventLog
     projector: Projector
     consistency: ReadYourWrites
+    reads: ReadRouter
     trail: AuditTrail
     audit: Audit
     assessments: Assessments
@@ -112,6 +116,7 @@ class Services:
             durable=False,
             name="ledger-projection",
             breaker=db.breaker,
+            application_name=f"ledger-projection/{os.getpid()}",
         )
         projector = Projector(
             projection_db,
@@ -127,6 +132,23 @@ class Services:
             db, settings.login_account_failures, settings.login_account_window_seconds
         )
         consistency = ReadYourWrites(projector, eventlog, settings.projection_wait_seconds)
+        reads = ReadRouter(
+            db,
+            [
+                open_database(
+                    url,
+                    pool_size=pools.main,  # on another server: outside the primary's budget
+                    connect_timeout=REPLICA_CONNECT_SECONDS,
+                    name="ledger-replica",
+                )
+                for url in settings.read_databases
+            ],
+            projector.watch,
+            projection=projector.name,
+            wait_seconds=settings.read_wait_seconds,
+            max_lag_seconds=settings.read_max_lag_seconds,
+            on_route=observer.read_routed if observer is not None else None,
+        )
         trail = AuditTrail(db, eventlog)
         tree = LogTree(db, eventlog)
         key, ephemeral = load_signing_key(settings)
@@ -141,6 +163,7 @@ class Services:
             eventlog=eventlog,
             projector=projector,
             consistency=consistency,
+            reads=reads,
             trail=trail,
             audit=Audit(db, eventlog, projection=projector.name),
             logins=Logins(accounts, failures, PasswordCheckGate(settings.login_concurrency)),
@@ -151,6 +174,7 @@ class Services:
                 consistency,
                 trail,
                 SessionGrading(ledger, eventlog),
+                reads,
                 receipts,
             ),
             tree=tree,
@@ -191,4 +215,5 @@ class Services:
         self.ledger.close()
         self.logins.close()
         self.projector.db.close()
+        self.reads.close()
         self.db.close()

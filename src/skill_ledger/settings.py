@@ -251,6 +251,15 @@ def _database(_: str, raw: str) -> object:
     return DatabaseURL.parse(raw)
 
 
+def _replicas(key: str, raw: str) -> object:
+    """Comma-separated PostgreSQL URLs of hot standbys."""
+    urls = tuple(DatabaseURL.parse(u.strip()) for u in raw.split(",") if u.strip())
+    for url in urls:
+        if not url.is_postgres:
+            raise ConfigurationError(f"{key}: read replicas are PostgreSQL hot standbys")
+    return urls
+
+
 @dataclass(frozen=True, slots=True)
 class Settings:
     """Everything the ledger is configured with; the defaults here are the only defaults."""
@@ -281,6 +290,9 @@ class Settings:
     signing_key_file: str = ""
     checkpoint_seconds: float = 60.0
     dispute_window_days: int = DEFAULT_DISPUTE_WINDOW_DAYS
+    read_databases: tuple[DatabaseURL, ...] = ()
+    read_wait_seconds: float = 1.0
+    read_max_lag_seconds: float = 5.0
 
     @property
     def pools(self) -> Pools:
@@ -305,7 +317,12 @@ class Settings:
                     values[name] = parse(key, raw)
             return values
 
-        return cls(**read(VARIABLES), policy=ValidationPolicy(**read(POLICY_VARIABLES)))
+        settings = cls(**read(VARIABLES), policy=ValidationPolicy(**read(POLICY_VARIABLES)))
+        if settings.read_databases and not settings.database.is_postgres:
+            raise ConfigurationError(
+                "LEDGER_READ_DATABASE_URL needs a PostgreSQL LEDGER_DATABASE_URL (its primary)"
+            )
+        return settings
 
 
 VARIABLES: tuple[tuple[str, str, Parse], ...] = (
@@ -331,6 +348,9 @@ VARIABLES: tuple[tuple[str, str, Parse], ...] = (
     ("signing_key_file", "LEDGER_SIGNING_KEY_FILE", _text),
     ("checkpoint_seconds", "LEDGER_CHECKPOINT_SECONDS", _number(float, 1)),
     ("dispute_window_days", "LEDGER_DISPUTE_WINDOW_DAYS", _number(int, 1)),
+    ("read_databases", "LEDGER_READ_DATABASE_URL", _replicas),
+    ("read_wait_seconds", "LEDGER_READ_WAIT_SECONDS", _number(float)),
+    ("read_max_lag_seconds", "LEDGER_READ_MAX_LAG_SECONDS", _number(float)),
 )
 """Settings field, environment variable, parser."""
 POLICY_VARIABLES: tuple[tuple[str, str, Parse], ...] = (

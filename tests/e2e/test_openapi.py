@@ -174,7 +174,7 @@ UNEXERCISED: dict[tuple[str, str], dict[int, str]] = {
     ASSESS: {**SERVER_SIDE, 409: "concurrent writers won every retry (LEDGER_COMMAND_RETRIES)"},
     SESSION: {**SERVER_SIDE, 415: "a declared non-JSON body (the same check as assess-text-plain)"},
     HISTORY: {503: SERVER_SIDE[503]},
-    ONE: SERVER_SIDE,
+    ONE: {**SERVER_SIDE, 400: "a malformed X-Ledger-Position (tests/e2e/test_replicas.py)"},
     VALIDATE: SERVER_SIDE,
     ARCHIVE: {
         **SERVER_SIDE,
@@ -321,10 +321,31 @@ def test_errors_are_documented_as_problem_json_and_successes_as_they_are_sent(
             assert "Validation Exception" not in str(response), (route, code)
 
 
+CARRY_POSITION = {
+    ("POST", "/api/v1/licenses/{license_id}/skills/{skill}/assess"),
+    ("POST", "/api/v1/assessments/{assessment_id}/validate"),
+    ("POST", "/api/v1/assessments/{assessment_id}/archive"),
+    ("POST", "/api/v1/users"),
+    ("POST", "/api/v1/users/{user_id}/deactivate"),
+    ("POST", "/api/v1/users/{user_id}/activate"),
+    ("POST", "/api/v1/users/{user_id}/role"),
+    ("POST", "/api/v1/users/{user_id}/password"),
+    ("POST", "/api/v1/licenses"),
+    ("POST", "/api/v1/licenses/{license_id}/transfer"),
+    ("POST", "/api/v1/assessments/{assessment_id}/dispute"),
+    ("POST", "/api/v1/assessments/{assessment_id}/resolve"),
+}
+
+
 def test_refusals_document_the_headers_they_carry(document: dict[str, Any]) -> None:
     for route, operation in operations(document).items():
         for code, response in operation["responses"].items():
             headers = set(response.get("headers", {}))
             problem = PROBLEM in response.get("content", {})
             wanted = {"401": {"WWW-Authenticate"}, "429": {"Retry-After"}, "503": {"Retry-After"}}
-            assert headers == (wanted.get(code, set()) if problem else set()), (route, code)
+            if problem:
+                assert headers == wanted.get(code, set()), (route, code)
+            elif code.startswith("2") and route in CARRY_POSITION:
+                assert headers == {"X-Ledger-Position"}, (route, code)
+            else:
+                assert headers == set(), (route, code)

@@ -40,6 +40,40 @@ def test_a_flag_that_is_not_true_or_false_is_refused_by_name() -> None:
         Settings.from_env({"LEDGER_POLICY_REPLACING_OTHERS": "sometimes"})
 
 
+def test_read_replicas_are_read_as_a_comma_separated_list_of_postgresql_urls() -> None:
+    settings = Settings.from_env(
+        {
+            "LEDGER_DATABASE_URL": "postgresql://ledger@primary/ledger",
+            "LEDGER_READ_DATABASE_URL": "postgresql://ledger@standby-1/ledger, "
+            "postgresql://ledger@standby-2:5433/ledger",
+            "LEDGER_READ_WAIT_SECONDS": "0.5",
+        }
+    )
+
+    assert [(u.host, u.port) for u in settings.read_databases] == [
+        ("standby-1", 5432),
+        ("standby-2", 5433),
+    ]
+    assert settings.read_wait_seconds == 0.5
+
+
+def test_read_replicas_need_a_postgresql_primary_and_postgresql_urls() -> None:
+    with pytest.raises(ConfigurationError, match="needs a PostgreSQL LEDGER_DATABASE_URL"):
+        Settings.from_env(
+            {
+                "LEDGER_DATABASE_URL": "sqlite:///var/ledger.db",
+                "LEDGER_READ_DATABASE_URL": "postgresql://ledger@standby/ledger",
+            }
+        )
+    with pytest.raises(ConfigurationError, match="PostgreSQL hot standbys"):
+        Settings.from_env(
+            {
+                "LEDGER_DATABASE_URL": "postgresql://ledger@primary/ledger",
+                "LEDGER_READ_DATABASE_URL": "sqlite:///var/replica.db",
+            }
+        )
+
+
 def test_the_connection_budget_bounds_every_pool_of_a_deployment() -> None:
     budget = 40
     share = api_worker_share(budget, workers=2, separate_projector=True)

@@ -71,6 +71,11 @@ class Accounts:
 
     # -- commands on users ----------------------------------------------------------------
 
+    def log_head(self) -> int:
+        """The log's last position: a consistency token covering every command answered so far."""
+        with self.db.transaction(write=False) as cursor:
+            return self.eventlog.max_position(cursor)
+
     def add_user(
         self, email: str, name: str, role: Role | str, password: str, *, by: Actor | None = None
     ) -> User:

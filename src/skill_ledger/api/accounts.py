@@ -5,7 +5,7 @@ Every change is an event in the ledger naming the admin who made it.
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
 from litestar import MediaType, Request, Response, get, post, route
 from litestar.enums import HttpMethod
@@ -15,8 +15,16 @@ from litestar.security.jwt import Token
 
 from skill_ledger.accounts import Accounts, User
 from skill_ledger.api.auth import actor_of
+from skill_ledger.api.errors import POSITION_HEADER
 from skill_ledger.api.guards import allow
-from skill_ledger.api.openapi import COMMON, MAX_LICENSE_ID, ClosedJSONBody, LicenseId, problems
+from skill_ledger.api.openapi import (
+    CARRIES_POSITION,
+    COMMON,
+    MAX_LICENSE_ID,
+    ClosedJSONBody,
+    LicenseId,
+    problems,
+)
 from skill_ledger.api.schemas import (
     HolderRequest,
     LicenseOut,
@@ -28,6 +36,8 @@ from skill_ledger.api.schemas import (
     UserResponse,
 )
 from skill_ledger.domain import Action
+
+T = TypeVar("T")
 
 ADMINS = [allow(Action.MANAGE_ACCOUNTS)]
 TAGS = ["accounts"]
@@ -77,9 +87,19 @@ def options_for(path: str, *methods: str) -> HTTPRouteHandler:
     )(options)
 
 
-def answered(user: User, changed: bool) -> UserResponse:
-    """An account command's answer."""
-    return UserResponse(success=True, changed=changed, user=UserOut.of(user))
+def answered(
+    accounts: Accounts, user: User, changed: bool, status: int = 200
+) -> Response[UserResponse]:
+    """An account command's answer, with its consistency token."""
+    return positioned(
+        accounts, UserResponse(success=True, changed=changed, user=UserOut.of(user)), status
+    )
+
+
+def positioned(accounts: Accounts, body: T, status: int = 200) -> Response[T]:
+    """An account command's answer carrying X-Ledger-Position: the log's head after it (which
+    covers the command: it committed before)."""
+    return Response(body, status_code=status, headers={POSITION_HEADER: str(accounts.log_head())})
 
 
 @get(
@@ -100,16 +120,17 @@ def list_users(accounts: Accounts) -> list[UserOut]:
     guards=ADMINS,
     sync_to_thread=True,
     status_code=201,
+    opt={CARRIES_POSITION: True},
     tags=TAGS,
     summary="Create a user (admins)",
     responses=problems(400, *COMMON, 409, 413, 415, described=DESCRIBED),
 )
 def create_user(
     request: AuthRequest, accounts: Accounts, data: ClosedJSONBody[NewUserRequest]
-) -> UserResponse:
+) -> Response[UserResponse]:
     """A new active account; 409 when the email is taken (in any letter case)."""
     user = accounts.add_user(data.email, data.name, data.role, data.password, by=actor_of(request))
-    return answered(user, True)
+    return answered(accounts, user, True, 201)
 
 
 @get(
@@ -130,13 +151,16 @@ def get_user(accounts: Accounts, user_id: UserIdPath) -> UserOut:
     guards=ADMINS,
     sync_to_thread=True,
     status_code=200,
+    opt={CARRIES_POSITION: True},
     tags=TAGS,
     summary="Deactivate a user: logins refused, tokens issued so far refused for good (admins)",
     responses=problems(400, *COMMON, 404, 409, described=DESCRIBED),
 )
-def deactivate_user(request: AuthRequest, accounts: Accounts, user_id: UserIdPath) -> UserResponse:
+def deactivate_user(
+    request: AuthRequest, accounts: Accounts, user_id: UserIdPath
+) -> Response[UserResponse]:
     """Never one's own account, nor the last active admin; again records nothing."""
-    return answered(*accounts.deactivate(user_id, by=actor_of(request)))
+    return answered(accounts, *accounts.deactivate(user_id, by=actor_of(request)))
 
 
 @post(
@@ -144,13 +168,16 @@ def deactivate_user(request: AuthRequest, accounts: Accounts, user_id: UserIdPat
     guards=ADMINS,
     sync_to_thread=True,
     status_code=200,
+    opt={CARRIES_POSITION: True},
     tags=TAGS,
     summary="Let a deactivated user in again (admins)",
     responses=problems(400, *COMMON, 404, 409, described=DESCRIBED),
 )
-def activate_user(request: AuthRequest, accounts: Accounts, user_id: UserIdPath) -> UserResponse:
+def activate_user(
+    request: AuthRequest, accounts: Accounts, user_id: UserIdPath
+) -> Response[UserResponse]:
     """Again on an active user records nothing."""
-    return answered(*accounts.activate(user_id, by=actor_of(request)))
+    return answered(accounts, *accounts.activate(user_id, by=actor_of(request)))
 
 
 @post(
@@ -158,6 +185,7 @@ def activate_user(request: AuthRequest, accounts: Accounts, user_id: UserIdPath)
     guards=ADMINS,
     sync_to_thread=True,
     status_code=200,
+    opt={CARRIES_POSITION: True},
     tags=TAGS,
     summary="Give a user another role (admins)",
     responses=problems(400, *COMMON, 404, 409, 413, 415, described=DESCRIBED),
@@ -167,9 +195,9 @@ def set_role(
     accounts: Accounts,
     user_id: UserIdPath,
     data: ClosedJSONBody[RoleRequest],
-) -> UserResponse:
+) -> Response[UserResponse]:
     """Never one's own role, the last active admin's, or a student's who holds licenses."""
-    return answered(*accounts.set_role(user_id, data.role, by=actor_of(request)))
+    return answered(accounts, *accounts.set_role(user_id, data.role, by=actor_of(request)))
 
 
 @post(
@@ -177,6 +205,7 @@ def set_role(
     guards=ADMINS,
     sync_to_thread=True,
     status_code=200,
+    opt={CARRIES_POSITION: True},
     tags=TAGS,
     summary="Set a user's password (admins; the ledger records the reset, never the password)",
     responses=problems(400, *COMMON, 404, 409, 413, 415, described=DESCRIBED),
@@ -186,9 +215,10 @@ def reset_password(
     accounts: Accounts,
     user_id: UserIdPath,
     data: ClosedJSONBody[PasswordRequest],
-) -> UserResponse:
+) -> Response[UserResponse]:
     """Tokens issued before the reset are refused from now on (within the auth cache)."""
-    return answered(accounts.reset_password(user_id, data.password, by=actor_of(request)), True)
+    user = accounts.reset_password(user_id, data.password, by=actor_of(request))
+    return answered(accounts, user, True)
 
 
 @get(
@@ -220,16 +250,18 @@ def list_licenses(
     guards=ADMINS,
     sync_to_thread=True,
     status_code=201,
+    opt={CARRIES_POSITION: True},
     tags=TAGS,
     summary="Issue a license to an active student (admins)",
     responses=problems(400, *COMMON, 409, 413, 415, described=DESCRIBED),
 )
 def issue_license(
     request: AuthRequest, accounts: Accounts, data: ClosedJSONBody[HolderRequest]
-) -> LicenseResponse:
+) -> Response[LicenseResponse]:
     """A student may hold several licenses."""
     held = accounts.issue_license(data.holder_id, by=actor_of(request))
-    return LicenseResponse(success=True, changed=True, license=LicenseOut.of(held))
+    body = LicenseResponse(success=True, changed=True, license=LicenseOut.of(held))
+    return positioned(accounts, body, 201)
 
 
 @get(
@@ -250,6 +282,7 @@ def get_license(accounts: Accounts, license_id: LicenseId) -> LicenseOut:
     guards=ADMINS,
     sync_to_thread=True,
     status_code=200,
+    opt={CARRIES_POSITION: True},
     tags=TAGS,
     summary="Hand a license to another active student; its assessments stay on it (admins)",
     responses=problems(400, *COMMON, 404, 409, 413, 415, described=DESCRIBED),
@@ -259,10 +292,11 @@ def transfer_license(
     accounts: Accounts,
     license_id: LicenseId,
     data: ClosedJSONBody[HolderRequest],
-) -> LicenseResponse:
+) -> Response[LicenseResponse]:
     """To the current holder records nothing."""
     held, changed = accounts.transfer_license(license_id, data.holder_id, by=actor_of(request))
-    return LicenseResponse(success=True, changed=changed, license=LicenseOut.of(held))
+    body = LicenseResponse(success=True, changed=changed, license=LicenseOut.of(held))
+    return positioned(accounts, body)
 
 
 ACCOUNT_ROUTES = [

@@ -15,7 +15,7 @@ from skill_ledger.accounts import User
 from skill_ledger.api.accounts import UserIdPath
 from skill_ledger.api.auth import actor_of
 from skill_ledger.api.guards import allow
-from skill_ledger.api.openapi import COMMON, LicenseId, Skill, problems
+from skill_ledger.api.openapi import COMMON, LedgerPosition, LicenseId, Skill, problems
 from skill_ledger.api.schemas import AssessmentOut
 from skill_ledger.assessments import Assessments
 from skill_ledger.audit.records import EventRecord
@@ -56,9 +56,10 @@ def pair_events(
     assessments: Assessments,
     license_id: LicenseId,
     skill: Skill,
+    position: LedgerPosition = 0,
 ) -> list[EventRecord]:
     """Every event of the (license, skill) stream in version order."""
-    return assessments.events(actor_of(request), license_id, skill)
+    return assessments.events(actor_of(request), license_id, skill, token=position)
 
 
 @get(
@@ -76,10 +77,13 @@ def pair_state(
     skill: Skill,
     version: Annotated[int | None, Parameter(ge=0, le=2**31, required=False)] = None,
     as_of: Annotated[str | None, Parameter(max_length=64, required=False)] = None,
+    position: LedgerPosition = 0,
 ) -> PairStateOut:
     """Folded from the stored events up to that version or moment (never from snapshots)."""
     moment = parse_as_of(as_of) if as_of is not None else None
-    state = assessments.state(actor_of(request), license_id, skill, version=version, as_of=moment)
+    state = assessments.state(
+        actor_of(request), license_id, skill, version=version, as_of=moment, token=position
+    )
     return PairStateOut(
         license_id=state.license_id,
         skill_name=state.skill_name,
@@ -104,9 +108,10 @@ def event_feed(
     assessments: Assessments,
     after: Annotated[int, Parameter(ge=0, le=2**63 - 1)] = 0,
     limit: Annotated[int, Parameter(ge=1, le=MAX_FEED_LIMIT)] = 100,
+    position: LedgerPosition = 0,
 ) -> FeedOut:
     """Events after position `after`; commit order equals position order, so none is skipped."""
-    page = assessments.feed(actor_of(request), after, limit)
+    page = assessments.feed(actor_of(request), after, limit, token=position)
     return FeedOut(events=page.events, next_after=page.next_after, has_more=page.has_more)
 
 
@@ -119,10 +124,13 @@ def event_feed(
     responses=problems(400, *COMMON, 404, described={404: "Unknown user"}),
 )
 def user_events(
-    request: Request[User, Token, Any], assessments: Assessments, user_id: UserIdPath
+    request: Request[User, Token, Any],
+    assessments: Assessments,
+    user_id: UserIdPath,
+    position: LedgerPosition = 0,
 ) -> list[EventRecord]:
     """Every event of the user's stream in version order."""
-    return assessments.user_events(actor_of(request), user_id)
+    return assessments.user_events(actor_of(request), user_id, token=position)
 
 
 @get(
@@ -134,10 +142,13 @@ def user_events(
     responses=problems(400, *COMMON, 404, described={404: "Unknown license"}),
 )
 def license_events(
-    request: Request[User, Token, Any], assessments: Assessments, license_id: LicenseId
+    request: Request[User, Token, Any],
+    assessments: Assessments,
+    license_id: LicenseId,
+    position: LedgerPosition = 0,
 ) -> list[EventRecord]:
     """Every event of the license's stream in version order."""
-    return assessments.license_events(actor_of(request), license_id)
+    return assessments.license_events(actor_of(request), license_id, token=position)
 
 
 AUDIT_TRAIL_ROUTES = [pair_events, pair_state, event_feed, user_events, license_events]

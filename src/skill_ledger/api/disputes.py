@@ -5,14 +5,21 @@ from __future__ import annotations
 from typing import Annotated, Any, Literal
 from uuid import UUID
 
-from litestar import Request, get, post
+from litestar import Request, Response, get, post
 from litestar.params import Parameter
 from litestar.security.jwt import Token
 
 from skill_ledger.accounts import User
 from skill_ledger.api.auth import actor_of
+from skill_ledger.api.errors import POSITION_HEADER
 from skill_ledger.api.guards import allow
-from skill_ledger.api.openapi import COMMON, AssessmentId, ClosedJSONBody, problems
+from skill_ledger.api.openapi import (
+    CARRIES_POSITION,
+    COMMON,
+    AssessmentId,
+    ClosedJSONBody,
+    problems,
+)
 from skill_ledger.api.schemas import (
     AssessmentOut,
     CommandResponse,
@@ -32,6 +39,7 @@ MAX_DISPUTES_LIMIT = 1000
     guards=[allow(Action.DISPUTE)],
     sync_to_thread=True,
     status_code=200,
+    opt={CARRIES_POSITION: True},
     tags=["disputes"],
     summary="Dispute a validated assessment (the license's holder, within the window)",
     responses=problems(
@@ -49,10 +57,11 @@ def dispute(
     assessments: Assessments,
     assessment_id: AssessmentId,
     data: ClosedJSONBody[DisputeRequest],
-) -> CommandResponse:
+) -> Response[CommandResponse]:
     """VALIDATED → DISPUTED."""
     answer = assessments.dispute(actor_of(request), assessment_id, data.reason)
-    return CommandResponse(success=True, assessment=AssessmentOut.of(answer.assessment))
+    body = CommandResponse(success=True, assessment=AssessmentOut.of(answer.assessment))
+    return Response(body, headers={POSITION_HEADER: str(answer.position)})
 
 
 @post(
@@ -60,6 +69,7 @@ def dispute(
     guards=[allow(Action.RESOLVE)],
     sync_to_thread=True,
     status_code=200,
+    opt={CARRIES_POSITION: True},
     tags=["disputes"],
     summary="Resolve a dispute: approve, reject or modify (an admin other than the assessor "
     "and the validator)",
@@ -78,7 +88,7 @@ def resolve(
     assessments: Assessments,
     assessment_id: AssessmentId,
     data: ClosedJSONBody[ResolveRequest],
-) -> ResolveResponse:
+) -> Response[ResolveResponse]:
     """DISPUTED → ASSESSED (approve), VALIDATED (reject) or ARCHIVED with a new one (modify);
     the same resolution again records nothing."""
     resolution = assessments.resolve(
@@ -90,11 +100,12 @@ def resolve(
         data.points_total,
     )
     replacement = resolution.replacement
-    return ResolveResponse(
+    body = ResolveResponse(
         success=True,
         assessment=AssessmentOut.of(resolution.answer.assessment),
         replacement=AssessmentOut.of(replacement) if replacement is not None else None,
     )
+    return Response(body, headers={POSITION_HEADER: str(resolution.answer.position)})
 
 
 @get(

@@ -110,6 +110,11 @@ def problem_body(
     )
 
 
+POSITION_HEADER = "X-Ledger-Position"
+HEADER_FIELDS = {"position": POSITION_HEADER}
+"""Handler parameters read from a header, and the header a problem names instead."""
+
+
 def _field_of(message: str, key: str | None) -> str | None:
     """The body field a msgspec message names, else the parameter Litestar reports."""
     at, named = AT_PATH.search(message), NAMED_FIELD.search(message)
@@ -129,6 +134,8 @@ def on_validation(request: Request[Any, Any, Any], exc: ValidationException) -> 
         if isinstance(item, dict):
             message = str(item.get("message", exc.detail))
             field = _field_of(message, item.get("key"))
+            if item.get("source") == "header" and field is not None:
+                field = HEADER_FIELDS.get(field, field)
             message = message.replace(NUL_PATTERN_MESSAGE, "Expected `str` without NUL characters")
             errors.append({"field": field, "message": AT_PATH.sub("", message)})
     detail = exc.detail or "Invalid request"

@@ -11,10 +11,10 @@ from litestar.enums import RequestEncodingType
 from litestar.openapi.datastructures import ResponseSpec
 from litestar.openapi.spec import Components, OpenAPIHeader, Schema, SecurityScheme
 from litestar.openapi.spec.enums import OpenAPIType
-from litestar.params import Body, FromPath, Parameter
+from litestar.params import Body, FromPath, HeaderParameter, Parameter
 from litestar.routes import HTTPRoute
 
-from skill_ledger.api.errors import PROBLEM_MEDIA_TYPE
+from skill_ledger.api.errors import POSITION_HEADER, PROBLEM_MEDIA_TYPE
 from skill_ledger.api.schemas import Problem
 
 MAX_LICENSE_ID = 2**63 - 1
@@ -32,6 +32,19 @@ LicenseId = FromPath[
     ]
 ]
 Skill = FromPath[Annotated[str, Parameter(min_length=1, max_length=64, description="Skill name")]]
+# The consistency token: a command's answer carries it; a read sent with it (to any API node)
+# sees that command (a replica serves it once replayed past it, else the primary does).
+LedgerPosition = Annotated[
+    int,
+    HeaderParameter(
+        name=POSITION_HEADER,
+        ge=0,
+        le=MAX_LICENSE_ID,
+        required=False,
+        description="Consistency token from a command's answer: the read reflects that command",
+        schema_extra={"minimum": 0, "maximum": MAX_LICENSE_ID},
+    ),
+]
 AssessmentId = FromPath[Annotated[UUID, Parameter(description="Assessment id")]]
 # A JSON body whose schema says what the server enforces: unknown fields are refused.
 ClosedJSONBody = Annotated[
@@ -63,6 +76,13 @@ HEADERS = {
     "429": (RETRY_AFTER,),
     "503": (RETRY_AFTER,),
 }
+CARRIES_POSITION = "carries_position"
+"""A route handler's opt flag: its 2xx answers carry X-Ledger-Position."""
+POSITION_ANSWER = (
+    POSITION_HEADER,
+    OpenAPIType.INTEGER,
+    "Consistency token: the command's log position; send it on later reads (to any node)",
+)
 
 
 def problems(*codes: int, described: Mapping[int, str] | None = None) -> dict[int, ResponseSpec]:
@@ -112,6 +132,11 @@ def document_exactly(app: Litestar) -> None:
                 }
                 for code, response in operation.responses.items():
                     problem = response.content and PROBLEM_MEDIA_TYPE in response.content
+                    if code.startswith("2") and handler.opt.get(CARRIES_POSITION):
+                        name, kind, text = POSITION_ANSWER
+                        response.headers = {
+                            name: OpenAPIHeader(schema=Schema(type=kind), description=text)
+                        }
                     if problem and code in HEADERS:
                         response.headers = {
                             name: OpenAPIHeader(schema=Schema(type=kind), description=text)

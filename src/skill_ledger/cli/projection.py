@@ -19,7 +19,8 @@ from skill_ledger.cli.common import (
     out,
     progress,
 )
-from skill_ledger.metrics import PrometheusObserver
+from skill_ledger.metrics import PrometheusObserver, register_database_gauges
+from skill_ledger.readside.bluegreen import SwapStats
 from skill_ledger.readside.projector import REMEDY
 from skill_ledger.services import check_signing_key
 from skill_ledger.settings import PROJECTOR_SHARE, ConfigurationError
@@ -35,7 +36,9 @@ def project(
     once: Annotated[bool, typer.Option("--once", help="Catch up, then exit.")] = False,
     metrics_port: Annotated[
         int | None,
-        typer.Option(help="Serve Prometheus metrics (projection delay) on this port."),
+        typer.Option(
+            help="Serve Prometheus metrics (projection delay, lag, leading) on this port."
+        ),
     ] = None,
     no_tree: Annotated[
         bool, typer.Option("--no-tree", help="Keep no Merkle tree here (another process does).")
@@ -51,6 +54,7 @@ def project(
             fail(str(e), EXIT_USAGE)
     with opened_services(settings, observer=observer) as services:
         if metrics_port is not None:
+            register_database_gauges(services)
             start_http_server(metrics_port, addr="127.0.0.1")
         if once:
             try:
@@ -76,12 +80,22 @@ def project(
 
 @app.command("rebuild")
 def rebuild() -> None:
-    """Rebuild football_skill_assessments from the first event, with progress."""
+    """Rebuild football_skill_assessments from the first event, with progress.
+
+    On PostgreSQL the new table is filled beside the live one while the projector and the API
+    keep serving, then swapped in by one short transaction; on SQLite it is rebuilt in place.
+    """
     with opened_services() as services, progress("rebuilding", transient=False) as on_progress:
         stats = services.projector.rebuild(on_progress)
+    swapped = (
+        f"; swapped in after catching up {stats.caught_up} events, "
+        f"blocking readers and the projector {stats.swap_ms:.1f} ms"
+        if isinstance(stats, SwapStats)
+        else ""
+    )
     out.print(
         f"rebuilt {stats.rows} rows from {stats.events} events in {stats.seconds:.2f} s "
-        f"({stats.events_per_second:,.0f} events/s); position {stats.position}"
+        f"({stats.events_per_second:,.0f} events/s); position {stats.position}{swapped}"
     )
 
 

@@ -14,12 +14,14 @@ import typer
 from rich.table import Table
 
 from skill_ledger import migrate
-from skill_ledger.cli.common import EXIT_UNREACHABLE, EXIT_USAGE, fail, first_line, out
+from skill_ledger.cli.common import EXIT_UNREACHABLE, EXIT_USAGE, err, fail, first_line, out
 from skill_ledger.database import DatabaseUnavailable, open_database
 from skill_ledger.domain import format_time
 from skill_ledger.readside import reports
 from skill_ledger.readside.reports import ReportError, ReportResult, UnknownReport
 from skill_ledger.settings import ConfigurationError, Settings
+
+REPLICA_CONNECT_SECONDS = 2.0
 
 
 class Format(StrEnum):
@@ -89,9 +91,18 @@ def listing() -> str:
 
 
 def fetch(settings: Settings, name: str) -> ReportResult:
-    """Run one report against the configured database."""
+    """Run one report on a read replica (LEDGER_READ_DATABASE_URL), else on the primary."""
     if migrate.current(settings.database) is None:
         fail(f"the database {settings.database.render()} is not migrated: run `ledger db upgrade`")
+    for url in settings.read_databases:  # a hot standby first: reports are reads
+        replica = open_database(url, pool_size=1, connect_timeout=REPLICA_CONNECT_SECONDS)
+        lost: tuple[type[Exception], ...] = (DatabaseUnavailable, *replica.connection_errors)
+        try:
+            return reports.run(replica, name)
+        except lost as e:
+            err.print(f"replica {url.render()} unavailable ({first_line(e)}): reading the primary")
+        finally:
+            replica.close()
     db = open_database(settings.database, pool_size=1)
     try:
         return reports.run(db, name)

@@ -39,8 +39,12 @@ def open_database(
     durable: bool = True,
     name: str = "ledger-read",
     breaker: Breaker | None = None,
+    application_name: str = "",
 ) -> Database:
-    """The database at `url`, its pool opened lazily; `breaker` shares one outage between pools."""
+    """The database at `url`, its pool opened lazily; `breaker` shares one outage between pools.
+
+    `application_name` names its PostgreSQL sessions (pg_stat_activity), e.g. a projector's.
+    """
     database: Database
     if url.is_postgres:
         database = PostgresDatabase(
@@ -50,6 +54,7 @@ def open_database(
             durable=durable,
             name=name,
             breaker=breaker,
+            application_name=application_name,
         )
     else:
         database = SQLiteDatabase(url, durable=durable, breaker=breaker)

@@ -104,6 +104,12 @@ class Session(Protocol):
     def try_lock(self, key: int) -> bool:
         """Take a session-level advisory lock without waiting; True when taken."""
 
+    def limit_silence(self, seconds: float) -> None:
+        """Have the server end this session when the client sends nothing for `seconds`."""
+
+    def heartbeat(self) -> None:
+        """One round trip: the session is alive (and not silent)."""
+
 
 class ServerHashing(Protocol):
     """SQL spellings with which the server computes digests of the rows it holds."""
@@ -149,6 +155,8 @@ class Database(ABC):
     """What the driver raises when the connection or server fails."""
     hashing: ServerHashing | None = None
     """How the server hashes text it builds from stored JSON (None: it cannot; Python does)."""
+    swaps_tables: bool = False
+    """A rebuilt table can be filled beside the live one and swapped in (blue-green)."""
 
     @abstractmethod
     def open(self) -> None:
@@ -215,6 +223,27 @@ class Database(ABC):
     @abstractmethod
     def serialize(self, cursor: Cursor, key: int) -> None:
         """Hold a lock on `key` until this write transaction ends (writers of `key` take turns)."""
+
+    def create_table_like(self, cursor: Cursor, table: str, like: str) -> None:
+        """Create the empty `table` with `like`'s columns, defaults, constraints and indexes."""
+        raise NotImplementedError("this backend rebuilds in place")
+
+    def swap_tables(
+        self, cursor: Cursor, live: str, replacement: str, retired: str, locked: Callable[[], None]
+    ) -> None:
+        """Put `replacement` in `live`'s place in this transaction: the views and grants
+        recreated over it, its indexes named as before, the old table renamed `retired`.
+        `locked` runs first thing under the swap's lock timeout (the caller's own locks)."""
+        raise NotImplementedError("this backend rebuilds in place")
+
+    @abstractmethod
+    def end_stale_writers(self) -> int:
+        """End other processes' sessions of this pool's family caught inside a writing
+        transaction (a former leader that froze): their row locks go with them. How many."""
+
+    @abstractmethod
+    def limit_idle_transaction(self, cursor: Cursor, seconds: float) -> None:
+        """End this transaction's session if its client goes silent inside it for `seconds`."""
 
     @abstractmethod
     def notify_clause(self, channel: str, payload: str) -> tuple[str, tuple[Any, ...]]:

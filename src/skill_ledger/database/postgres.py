@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 from uuid import UUID
 
 import psycopg
+from psycopg.conninfo import make_conninfo
 from psycopg_pool import ConnectionPool, PoolTimeout
 
+from skill_ledger.database import swap
 from skill_ledger.database.base import (
     Breaker,
     Cursor,
@@ -59,6 +61,16 @@ class PostgresSession:
         row = self.connection.execute("SELECT pg_try_advisory_lock(%s)", (key,)).fetchone()
         return bool(row and row[0])
 
+    def limit_silence(self, seconds: float) -> None:
+        """idle_session_timeout: a frozen or cut-off client's session (and locks) end on time."""
+        self.connection.execute(
+            "SELECT set_config('idle_session_timeout', %s, false)", (f"{int(seconds * 1000)}",)
+        )
+
+    def heartbeat(self) -> None:
+        """SELECT 1."""
+        self.connection.execute("SELECT 1")
+
 
 class PostgresHashing:
     """PostgreSQL's own SHA-256 and JSON functions."""
@@ -97,6 +109,7 @@ class PostgresDatabase(Database):
     statement_errors = (psycopg.IntegrityError, psycopg.DataError, psycopg.ProgrammingError)
     hashing = PostgresHashing()
     connection_errors = (psycopg.Error, DatabaseUnavailable)
+    swaps_tables = True
 
     def __init__(
         self,
@@ -107,9 +120,13 @@ class PostgresDatabase(Database):
         durable: bool,
         name: str,
         breaker: Breaker | None,
+        application_name: str = "",
     ) -> None:
         self.url = url
         self.conninfo = url.conninfo()
+        self.application_name = application_name
+        if application_name:
+            self.conninfo = make_conninfo(self.conninfo, application_name=application_name)
         self._connect_timeout = max(1, int(connect_timeout))
         self.breaker = breaker or Breaker(self.ping)
         self.breaker.on_recover(self.discard_broken)
@@ -273,6 +290,39 @@ class PostgresDatabase(Database):
     def serialize(self, cursor: Cursor, key: int) -> None:
         """A transaction-level advisory lock."""
         cursor.execute("SELECT pg_advisory_xact_lock(%s)", (key,))
+
+    def create_table_like(self, cursor: Cursor, table: str, like: str) -> None:
+        """CREATE TABLE … (LIKE … INCLUDING ALL), after dropping a leftover."""
+        swap.create_table_like(cursor, table, like)
+
+    def swap_tables(
+        self, cursor: Cursor, live: str, replacement: str, retired: str, locked: Callable[[], None]
+    ) -> None:
+        """Rename the replacement into place; views, grants and index names carried over."""
+        swap.swap_tables(cursor, live, replacement, retired, locked)
+
+    def end_stale_writers(self) -> int:
+        """pg_terminate_backend on the family's (`name/…`) other sessions with a transaction id."""
+        if not self.application_name:
+            return 0
+        family = self.application_name.split("/", 1)[0] + "/%"
+        with self.transaction() as cursor:
+            cursor.execute(
+                "SELECT count(*) FILTER (WHERE pg_terminate_backend(pid)) FROM pg_stat_activity "
+                "WHERE datname = current_database() AND application_name LIKE %s "
+                "AND application_name <> %s AND backend_xid IS NOT NULL",
+                (family, self.application_name),
+            )
+            row = cursor.fetchone()
+        return int(row[0]) if row else 0
+
+    def limit_idle_transaction(self, cursor: Cursor, seconds: float) -> None:
+        """idle_in_transaction_session_timeout for this transaction: a frozen client's row locks
+        are freed on time instead of when TCP gives up."""
+        cursor.execute(
+            "SELECT set_config('idle_in_transaction_session_timeout', %s, true)",
+            (f"{int(seconds * 1000)}",),
+        )
 
     def notify_clause(self, channel: str, payload: str) -> tuple[str, tuple[Any, ...]]:
         """pg_notify in the RETURNING list: delivered when the transaction commits."""

@@ -205,6 +205,13 @@ class SQLiteDatabase(Database):
     def serialize(self, cursor: Cursor, key: int) -> None:
         """Nothing more to take: BEGIN IMMEDIATE already serialises every writer."""
 
+    def end_stale_writers(self) -> int:
+        """None to end: a process that dies mid-write leaves no lock behind."""
+        return 0
+
+    def limit_idle_transaction(self, cursor: Cursor, seconds: float) -> None:
+        """Nothing to limit: the one writer is in this process."""
+
     def notify_clause(self, channel: str, payload: str) -> tuple[str, tuple[Any, ...]]:
         """Nothing to notify: followers poll."""
         return "", ()

@@ -85,8 +85,8 @@ class ReadYourWrites:
             if time.monotonic() >= deadline:
                 raise self._timed_out()
 
-    def wait_for_stream(self, stream: UUID) -> None:
-        """Wait until the read table reflects every event of a stream.
+    def wait_for_stream(self, stream: UUID) -> int:
+        """Wait until the read table reflects every event of a stream; its last position.
 
         A command that recorded nothing answers with what earlier commands, perhaps of other
         processes, recorded: the read table must show that.
@@ -94,6 +94,7 @@ class ReadYourWrites:
         with self.eventlog.db.transaction(write=False) as cursor:
             position = self.eventlog.stream_head(cursor, stream)
         self.wait(position)
+        return position
 
     def reach_head(self) -> bool:
         """Wait until the read table reflects every event recorded so far; False if it did."""

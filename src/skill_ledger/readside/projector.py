@@ -9,17 +9,23 @@ from collections.abc import Callable
 from contextlib import suppress
 from datetime import datetime
 from typing import Any
-from uuid import UUID
 
 import structlog
 
 from skill_ledger.database import Cursor, Database, Session
-from skill_ledger.domain import Assessment, effect_of, fold
-from skill_ledger.domain.assessment import KEY
 from skill_ledger.eventstore.log import EventLog
+from skill_ledger.readside import bluegreen
 from skill_ledger.readside import rebuild as bulk
+from skill_ledger.readside.apply import apply_events
+from skill_ledger.readside.liveness import (
+    HEARTBEAT_SECONDS,
+    SILENCE_SECONDS,
+    STEP_BACK_SECONDS,
+    Heartbeat,
+    alive,
+)
 from skill_ledger.readside.progress import PositionWatch, ProjectionStatus, stall_of
-from skill_ledger.readside.table import TABLE, select_by_ids, write_rows
+from skill_ledger.readside.table import PROJECTION_VERSION, TABLE
 from skill_ledger.readside.tracking import (
     PROJECTED_CHANNEL,
     PositionAlreadyProjected,
@@ -28,6 +34,7 @@ from skill_ledger.readside.tracking import (
     Tracking,
     TrackingState,
 )
+from skill_ledger.readside.upgrade import Upgrade
 
 log = structlog.get_logger("skill_ledger.projector")
 
@@ -36,36 +43,12 @@ EVENTS_CHANNEL = "ledger_events"
 STALL_RETRY_SECONDS = 2.0
 """While stalled, how often the projector tries the failing event again (a rebuild may fix it)."""
 REMEDY = "ledger projection rebuild"
-
 ProgressCallback = Callable[[int, int], None]
 DelaysCallback = Callable[[list[float]], None]
 
 
 class _RollBack(Exception):
     """Ends a transaction that only looked (its changes are rolled back)."""
-
-
-def apply_events(cursor: Cursor, db: Database, after: int, events: list[Any]) -> int:
-    """Fold events (those after position `after`) into the rows they touch and write them."""
-    effects = [(event, effect_of(event)) for event in events]
-    created = {getattr(e, KEY) for e, effect in effects if effect and effect.creates}
-    needed = {
-        getattr(e, KEY)
-        for e, effect in effects
-        if effect and not effect.creates and getattr(e, KEY) not in created
-    }
-    rows = select_by_ids(cursor, db, needed)
-    missing = needed - rows.keys()
-    if missing:
-        raise ProjectionError(
-            f"Events after position {after} refer to assessments the read table lacks: "
-            f"{sorted(map(str, missing))[:5]}"
-        )
-    fold(rows, events)
-    touched: dict[UUID, Assessment] = {
-        getattr(e, KEY): rows[getattr(e, KEY)] for e, effect in effects if effect
-    }
-    return write_rows(cursor, touched.values())
 
 
 class Projector:
@@ -80,6 +63,7 @@ class Projector:
         poll_seconds: float = 0.05,
         idle_seconds: float = 1.0,
         name: str = PROJECTION_NAME,
+        version: int = PROJECTION_VERSION,
         on_projected: DelaysCallback | None = None,
         on_failed: Callable[[], None] | None = None,
     ) -> None:
@@ -102,6 +86,9 @@ class Projector:
             hashlib.sha256(name.encode()).digest()[:8], "big", signed=True
         )
         self._kick = threading.Event()
+        self._lost_lead_at = -STEP_BACK_SECONDS
+        self.version = version
+        self._upgrade = Upgrade(self.tracking, db.swaps_tables, self.rebuild)
 
     # -- where it stands ---------------------------------------------------------------------
 
@@ -193,6 +180,7 @@ class Projector:
 
     def _project_batch(self) -> int:
         with self.db.transaction() as cursor:
+            self.db.limit_idle_transaction(cursor, SILENCE_SECONDS)
             position = self.tracking.lock(cursor)
             logged = self.eventlog.read(cursor, position, self.batch_size)
             if not logged:
@@ -329,18 +317,23 @@ class Projector:
         return False
 
     def _follow_polling(self, stop: threading.Event) -> None:
+        self._upgrade.check(self.version)
         while not stop.is_set():
             if self._catch_up_unless_stalled(stop) == 0:
                 self._kick.wait(self.poll_seconds)
                 self._kick.clear()
 
-    def _catch_up_unless_stalled(self, stop: threading.Event) -> int:
+    def _catch_up_unless_stalled(
+        self, stop: threading.Event, session: Session | None = None
+    ) -> int:
         """Catch up; when stalled, wait a while (keeping the lead) and say 0.
 
-        The stall was logged once, where it was recorded; every retry counts a failure.
+        The stall was logged once, where it was recorded; every retry counts a failure. A
+        leader's session beats between batches, so a long catch-up keeps the lead.
         """
+        beat = None if session is None else Heartbeat(session)
         try:
-            return self.catch_up()
+            return self.catch_up(None if beat is None else beat.progress)
         except Exception:
             if self.stall is None:
                 raise
@@ -349,29 +342,43 @@ class Projector:
 
     def _follow_notifications(self, session: Session, stop: threading.Event) -> None:
         """Lead (hold the advisory lock, LISTEN for events, project) or stand by until it frees."""
+        session.limit_silence(SILENCE_SECONDS)
         session.listen(PROJECTED_CHANNEL)
+        stepped_back = self._lost_lead_at
         while not stop.is_set():
-            if session.try_lock(self.lock_key):
+            if time.monotonic() - stepped_back >= STEP_BACK_SECONDS and session.try_lock(
+                self.lock_key
+            ):
                 self.leading = True
                 log.info("projector_leading", projection=self.name)
                 try:
                     self._lead(session, stop)
+                except BaseException:
+                    if not alive(session):  # lost the session: let a healthy standby lead
+                        self._lost_lead_at = time.monotonic()
+                    raise
                 finally:
                     self.leading = False
                 return
             self.observe(self.tracking.state())
-            for payload in session.notifications(self.idle_seconds):
+            for payload in session.notifications(min(self.idle_seconds, HEARTBEAT_SECONDS)):
                 self._heard(payload)
 
     def _lead(self, session: Session, stop: threading.Event) -> None:
         session.listen(EVENTS_CHANNEL)
-        self._catch_up_unless_stalled(stop)
+        fenced = self.db.end_stale_writers()  # a frozen former leader's batch holds the row
+        if fenced:
+            log.warning("projector_fenced_former_leader", sessions=fenced, projection=self.name)
+        self._upgrade.check(self.version)
+        beat = Heartbeat(session)
+        self._catch_up_unless_stalled(stop, session)
         while not stop.is_set():
             woken = self._kick.is_set()
             self._kick.clear()
             if not woken:
                 session.notifications(min(self.idle_seconds, 0.25))
-            self._catch_up_unless_stalled(stop)
+            beat.maybe()
+            self._catch_up_unless_stalled(stop, session)
 
     def follow(self, stop: threading.Event) -> None:
         """Track another process's projector (read-your-writes waits in a process without one)."""
@@ -397,9 +404,17 @@ class Projector:
 
     # -- rebuild ----------------------------------------------------------------------------
 
-    def rebuild(self, on_progress: ProgressCallback | None = None) -> bulk.RebuildStats:
-        """Rebuild the read table from the first event, in one transaction (see rebuild.py)."""
-        stats = bulk.rebuild(self.db, self.eventlog, self.tracking, on_progress)
+    def rebuild(
+        self, on_progress: ProgressCallback | None = None
+    ) -> bulk.RebuildStats | bluegreen.SwapStats:
+        """Rebuild the read table from the first event: beside the live one and swapped in
+        where the backend can (bluegreen.py), else in place in one transaction (rebuild.py)."""
+        if self.db.swaps_tables:
+            stats: bulk.RebuildStats | bluegreen.SwapStats = bluegreen.rebuild(
+                self.db, self.eventlog, self.tracking, on_progress, self.version
+            )
+        else:
+            stats = bulk.rebuild(self.db, self.eventlog, self.tracking, on_progress, self.version)
         self.watch.reset(stats.position)
         self._recovered(stats.position)
         return stats

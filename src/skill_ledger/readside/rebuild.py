@@ -20,12 +20,12 @@ from uuid import UUID
 
 import msgspec
 
-from skill_ledger.database import Database
+from skill_ledger.database import Cursor, Database
 from skill_ledger.domain import COLUMNS, RowEffect, Status, percentage
 from skill_ledger.domain.assessment import KEY, TIMESTAMP
 from skill_ledger.eventstore.log import EventLog
 from skill_ledger.eventstore.transcoder import EVENTS_BY_TOPIC, TypedMapper
-from skill_ledger.readside.table import TABLE, UPSERT
+from skill_ledger.readside.table import PROJECTION_VERSION, TABLE, upsert_into
 from skill_ledger.readside.tracking import ProjectionError, Tracking
 
 Row = list[Any]
@@ -185,48 +185,70 @@ def _ignore(_: bytes) -> None:
 
 
 def rebuild(
-    db: Database, eventlog: EventLog, tracking: Tracking, on_progress: ProgressCallback | None
+    db: Database,
+    eventlog: EventLog,
+    tracking: Tracking,
+    on_progress: ProgressCallback | None,
+    version: int = PROJECTION_VERSION,
 ) -> RebuildStats:
-    """Rebuild the read table from the first event, in one transaction.
+    """Rebuild the read table in place from the first event, in one transaction.
 
     Readers keep seeing the old table until the commit (PostgreSQL MVCC); the live projector
-    waits on the tracking row and continues from the rebuilt position. Finished rows are
-    written as soon as they finish; memory holds only active rows. On PostgreSQL the log is
-    read on a second connection while one COPY streams rows in on the first: events up to the
-    head are committed and never change, so both see the same log (the recorder's table lock
-    means no lower position can still commit).
+    waits on the tracking row and continues from the rebuilt position. On PostgreSQL
+    `bluegreen.rebuild` fills a new table beside the live one instead and swaps it in, so
+    nothing waits for the fold; this in-place form serves SQLite (one writer at a time anyway).
     """
     started = time.perf_counter()
     with db.transaction() as cursor:
         tracking.lock(cursor)
         head = eventlog.max_position(cursor)
-        total = eventlog.count(cursor)
         cursor.execute(f"DELETE FROM {TABLE}")
-        fold = RowFold(eventlog.mapper)
-        done = written = position = 0
-        with (
-            db.bulk_reader(cursor) as reader,
-            db.bulk_writer(cursor, TABLE, COLUMNS, UPSERT) as write,
-        ):
-            while position < head:
-                logged = eventlog.read_states(reader, position, READ_BATCH, head)
-                if not logged:
-                    break
-                try:
-                    fold.apply_all(logged)
-                except UnfoldableEvent as e:
-                    raise ProjectionError(str(e)) from e
-                finished = fold.take_finished()
-                write(finished)
-                written += len(finished)
-                done += len(logged)
-                position = logged[-1][0]
-                if on_progress is not None:
-                    on_progress(done, total)
-            active = fold.take_active()
-            write(active)
-            written += len(active)
+        done, written = fill(db, cursor, eventlog, TABLE, head, on_progress)
         tracking.reset(cursor, head)
+        tracking.set_version(cursor, version)
     return RebuildStats(
         events=done, rows=written, seconds=time.perf_counter() - started, position=head
     )
+
+
+def fill(
+    db: Database,
+    cursor: Cursor,
+    eventlog: EventLog,
+    table: str,
+    head: int,
+    on_progress: ProgressCallback | None,
+) -> tuple[int, int]:
+    """Fold the log up to `head` into the empty `table` in `cursor`'s transaction: (events, rows).
+
+    Finished rows are written as soon as they finish; memory holds only active rows. On
+    PostgreSQL the log is read on a second connection while one COPY streams rows in on the
+    first: events up to the head are committed and never change, so both see the same log
+    (the recorder's table lock means no lower position can still commit).
+    """
+    total = eventlog.count(cursor)
+    fold = RowFold(eventlog.mapper)
+    done = written = position = 0
+    with (
+        db.bulk_reader(cursor) as reader,
+        db.bulk_writer(cursor, table, COLUMNS, upsert_into(table)) as write,
+    ):
+        while position < head:
+            logged = eventlog.read_states(reader, position, READ_BATCH, head)
+            if not logged:
+                break
+            try:
+                fold.apply_all(logged)
+            except UnfoldableEvent as e:
+                raise ProjectionError(str(e)) from e
+            finished = fold.take_finished()
+            write(finished)
+            written += len(finished)
+            done += len(logged)
+            position = logged[-1][0]
+            if on_progress is not None:
+                on_progress(done, total)
+        active = fold.take_active()
+        write(active)
+        written += len(active)
+    return done, written

@@ -19,17 +19,33 @@ from skill_ledger.domain import COLUMNS, RECORD_EVENTS, Assessment
 from skill_ledger.domain.assessment import TRANSITION_COLUMNS
 
 TABLE = "football_skill_assessments"
+PROJECTION_VERSION = 1
+"""The version of the fold that fills TABLE. Raise it when the fold changes what a row holds:
+the leading projector of the new code finds the older version in the tracking row, rebuilds
+the table in the background (blue-green on PostgreSQL) and swaps it in when caught up."""
 MUTABLE: tuple[str, ...] = tuple(
     column
     for column in COLUMNS
     if column in TRANSITION_COLUMNS
     or any(column in cls.effect.columns for cls in RECORD_EVENTS if not cls.effect.creates)
 )
-SELECT = f"SELECT {', '.join(COLUMNS)} FROM {TABLE}"
-UPSERT = (
-    f"INSERT INTO {TABLE} ({', '.join(COLUMNS)}) VALUES ({', '.join(['%s'] * len(COLUMNS))}) "
-    f"ON CONFLICT (id) DO UPDATE SET {', '.join(f'{c} = excluded.{c}' for c in MUTABLE)}"
-)
+
+
+def select_from(table: str) -> str:
+    """SELECT of every column of `table` (the live table, or one a rebuild fills beside it)."""
+    return f"SELECT {', '.join(COLUMNS)} FROM {table}"
+
+
+def upsert_into(table: str) -> str:
+    """The upsert of a row into `table`: only MUTABLE columns change on conflict."""
+    return (
+        f"INSERT INTO {table} ({', '.join(COLUMNS)}) VALUES ({', '.join(['%s'] * len(COLUMNS))}) "
+        f"ON CONFLICT (id) DO UPDATE SET {', '.join(f'{c} = excluded.{c}' for c in MUTABLE)}"
+    )
+
+
+SELECT = select_from(TABLE)
+UPSERT = upsert_into(TABLE)
 COMPUTED = frozenset({"percentage"})
 """Columns the row computes itself (stored for analysts, never read back)."""
 FALLBACKS = {
@@ -84,18 +100,21 @@ def from_row(row: Sequence[Any]) -> Assessment:
     return Assessment(**values)
 
 
-def select_by_ids(cursor: Cursor, db: Database, ids: Iterable[UUID]) -> dict[UUID, Assessment]:
+def select_by_ids(
+    cursor: Cursor, db: Database, ids: Iterable[UUID], table: str = TABLE
+) -> dict[UUID, Assessment]:
     """Rows with these ids (missing ids are simply absent)."""
     wanted = list(ids)
     if not wanted:
         return {}
-    rows = db.select_in(cursor, SELECT, "id", wanted)
+    rows = db.select_in(cursor, SELECT if table == TABLE else select_from(table), "id", wanted)
     return {assessment.id: assessment for assessment in map(from_row, rows)}
 
 
-def write_rows(cursor: Cursor, rows: Iterable[Assessment]) -> int:
+def write_rows(cursor: Cursor, rows: Iterable[Assessment], table: str = TABLE) -> int:
     """Upsert rows, inactive ones first so a replacement never collides on the active index."""
     ordered = sorted(rows, key=lambda row: row.is_active)
     if ordered:
-        cursor.executemany(UPSERT, [row_values(row) for row in ordered])
+        upsert = UPSERT if table == TABLE else upsert_into(table)
+        cursor.executemany(upsert, [row_values(row) for row in ordered])
     return len(ordered)

@@ -127,6 +127,22 @@ class Tracking:
                 f"{self.name} is no longer at position {after}: batch up to {position} refused"
             )
 
+    def version(self) -> int:
+        """The version of the fold that built the table (1 before any was recorded)."""
+        with self.db.transaction(write=False) as cursor:
+            cursor.execute(
+                "SELECT version FROM projection_tracking WHERE application_name = %s", (self.name,)
+            )
+            row = cursor.fetchone()
+        return int(row[0]) if row else 1
+
+    def set_version(self, cursor: Cursor, version: int) -> None:
+        """Record the version of the fold that built the table (with the rebuild's reset)."""
+        cursor.execute(
+            "UPDATE projection_tracking SET version = %s WHERE application_name = %s",
+            (version, self.name),
+        )
+
     def reset(self, cursor: Cursor, position: int) -> None:
         """Set the position outright (a rebuild, which also clears a stall), telling followers."""
         cursor.execute(
