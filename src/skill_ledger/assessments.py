@@ -94,6 +94,17 @@ class Assessments:
         result = self.ledger.assess(actor, license_id, skill, points_earned, points_total, notes)
         return self._answer(result)
 
+    def assess_session(self, actor: Actor, items: list[AssessItem]) -> list[Answer | LedgerError]:
+        """Grade a training session: one answer per item, in order (a refusal as its error).
+
+        Every recorded item is readable when this returns (read-your-writes for each).
+        """
+        steps = self.session_steps(actor, items)
+        recorded = [s.position for s in steps if isinstance(s, CommandResult) and s.position]
+        if recorded:
+            self.consistency.wait(max(recorded))
+        return [self._now(s) if isinstance(s, CommandResult) else s for s in steps]
+
     def validate(self, actor: Actor, assessment_id: UUID) -> Answer:
         """An admin confirms an assessment someone else made."""
         return self._answer(self._once_found(lambda: self.ledger.validate(actor, assessment_id)))
