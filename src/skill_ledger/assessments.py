@@ -127,11 +127,11 @@ class Assessments:
 
         Every recorded item is readable when this returns (read-your-writes for each).
         """
-        outcomes = self.grading.grade(actor, items)
-        recorded = [o.position for o in outcomes if isinstance(o, CommandResult) and o.position]
+        steps = self.session_steps(actor, items)
+        recorded = [s.position for s in steps if isinstance(s, CommandResult) and s.position]
         if recorded:
             self.consistency.wait(max(recorded))
-        return [o if isinstance(o, LedgerError) else self._answer(o) for o in outcomes]
+        return [self._now(s) if isinstance(s, CommandResult) else s for s in steps]
 
     def validate(self, actor: Actor, assessment_id: UUID) -> Answer:
         """An admin confirms an assessment someone else made."""
@@ -206,14 +206,33 @@ class Assessments:
             self._once_found(lambda: self.ledger.archive(actor, assessment_id, reason))
         )
 
+    def session_steps(self, actor: Actor, items: list[AssessItem]) -> list[Step | LedgerError]:
+        """Grade a training session up to the wait: one step per item, in order (a refusal as
+        its error). Call in a worker thread, then `answered_session`."""
+        outcomes = self.grading.grade(actor, items)
+        return [o if isinstance(o, LedgerError) else self._step(o) for o in outcomes]
+
+    async def answered_session(self, steps: list[Step | LedgerError]) -> list[Answer | LedgerError]:
+        """Every recorded item readable (one wait, on the loop, for the last), then the answers."""
+        recorded = [s.position for s in steps if isinstance(s, CommandResult) and s.position]
+        if recorded:
+            await self.consistency.wait_async(max(recorded))
+        return [self._now(s) if isinstance(s, CommandResult) else s for s in steps]
+
     async def answered(self, step: Step) -> Answer:
         """The step's answer once the read table shows it, waited for on the event loop."""
         if isinstance(step, Answer):
             return step
         assert step.position is not None
-        assert step.assessment is not None
         await self.consistency.wait_async(step.position)
-        return Answer(step, step.assessment, step.position)
+        return self._now(step)
+
+    @staticmethod
+    def _now(result: CommandResult) -> Answer:
+        """The answer of a result whose position the read table has reached (row in hand)."""
+        assert result.assessment is not None
+        assert result.position is not None
+        return Answer(result, result.assessment, result.position)
 
     def _step(self, result: CommandResult) -> Step:
         """The answer now if it needs the database (nothing recorded, no row in hand); else the

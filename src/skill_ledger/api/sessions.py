@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import anyio.to_thread
 from litestar import Request, post
 from litestar.exceptions import HTTPException
 from litestar.security.jwt import Token
@@ -31,14 +32,13 @@ SESSION_413 = f"More than {MAX_SESSION_ITEMS} items, or a body larger than 1 MiB
 @post(
     "/api/v1/sessions/assess",
     guards=[allow(Action.ASSESS)],
-    sync_to_thread=True,
     status_code=200,
     request_max_body_size=MAX_SESSION_BODY_BYTES,
     tags=["assessments"],
     summary="Grade a training session: up to 200 assessments, one result per item",
     responses=problems(400, *COMMON, 413, 415, described={413: SESSION_413}),
 )
-def assess_session(
+async def assess_session(
     request: Request[User, Token, Any],
     assessments: Assessments,
     data: ClosedJSONBody[SessionRequest],
@@ -53,7 +53,8 @@ def assess_session(
         AssessItem(i.license_id, i.skill, i.points_earned, i.points_total, i.notes or "")
         for i in data.items
     ]
-    answers = assessments.assess_session(actor_of(request), items)
+    steps = await anyio.to_thread.run_sync(assessments.session_steps, actor_of(request), items)
+    answers = await assessments.answered_session(steps)
     results = []
     for index, (item, answer) in enumerate(zip(items, answers, strict=True)):
         if isinstance(answer, LedgerError):
