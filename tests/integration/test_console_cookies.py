@@ -61,3 +61,34 @@ def test_the_sign_in_form_keeps_the_apis_rate_per_address(
         form = {"csrf": token, "email": "nobody@academy.test", "password": "wrong-password"}
         statuses = [client.post("/ui/login", data=form).status_code for _ in range(4)]
     assert statuses == [401, 401, 401, 429]
+
+
+def test_a_console_command_hands_its_log_position_to_the_pages_that_follow(
+    tls_client: tuple[TestClient, Cast],
+) -> None:
+    client, cast = tls_client
+    with client:
+        services = client.app.state.services
+        answer = services.assessments.assess(cast.instructor, cast.license_id, "passing", 4, 10, "")
+        email = services.accounts.user(cast.admin.user_id).email
+        form = client.get("/ui/login")
+        client.post(
+            "/ui/login",
+            data={"csrf": csrf_of(form.text), "email": email, "password": PASSWORD},
+        )
+        queue = client.get("/ui/queue")
+        validated = client.post(
+            f"/ui/queue/{answer.assessment.id}/validate",
+            data={"csrf": csrf_of(queue.text)},
+            follow_redirects=False,
+        )
+        assert validated.status_code == 303
+        cookie = validated.cookies.get("ledger_position")
+        with services.db.transaction(write=False) as cursor:
+            head = services.eventlog.max_position(cursor)
+        assert cookie == str(head) and head > answer.position
+        assert "path=/ui" in validated.headers["set-cookie"].lower()
+        client.cookies.set("ledger_position", "not-a-number", domain="console.test")
+        timeline = client.get(f"/ui/audit?license={cast.license_id}&skill=passing")
+    assert timeline.status_code == 200
+    assert "Validated" in timeline.text and "✓ recomputed" in timeline.text

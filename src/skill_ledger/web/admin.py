@@ -48,8 +48,8 @@ def validate(
 ) -> Response[Any]:
     """One click: ASSESSED → VALIDATED (the domain refuses the assessor: four eyes)."""
     user = sessions.user(request)
-    assessments.validate(Actor(user.id, user.role), assessment_id)
-    return see_other(f"/ui/queue?validated={assessment_id}")
+    answer = assessments.validate(Actor(user.id, user.role), assessment_id)
+    return see_other(f"/ui/queue?validated={assessment_id}", request, answer.position)
 
 
 def _manager(request: Request[Any, Any, Any], sessions: Sessions) -> Actor:

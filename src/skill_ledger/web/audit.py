@@ -16,7 +16,7 @@ from skill_ledger.domain import GENESIS_HASH, Action, Actor, LedgerError, NotFou
 from skill_ledger.services import Services
 from skill_ledger.settings import Settings
 from skill_ledger.web.forms import FormError, whole_number
-from skill_ledger.web.render import page, see_other
+from skill_ledger.web.render import page, read_token, see_other
 from skill_ledger.web.session import Sessions
 
 FEED_PAGE = 50
@@ -86,7 +86,11 @@ def audit_home(
         try:
             license_id = whole_number(values, "license")
             version, as_of = _state_query(values)
-            steps = chain_steps(assessments.events(actor, license_id, values.get("skill", "")))
+            steps = chain_steps(
+                assessments.events(
+                    actor, license_id, values.get("skill", ""), token=read_token(request)
+                )
+            )
             state: PairState | None = None
             if version is not None or as_of is not None:
                 state = assessments.state(
@@ -133,7 +137,7 @@ def feed(
     values = dict(request.query_params)
     after = whole_number(values, "after") if values.get("after") else 0
     limit = whole_number(values, "limit") if values.get("limit") else FEED_PAGE
-    result = assessments.feed(Actor(user.id, user.role), after, limit)
+    result = assessments.feed(Actor(user.id, user.role), after, limit, token=read_token(request))
     return page(request, sessions, "feed.html", user, feed=result, after=after, limit=limit)
 
 

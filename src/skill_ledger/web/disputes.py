@@ -19,7 +19,7 @@ from skill_ledger.domain import (
     check_role,
 )
 from skill_ledger.web.forms import FormError, form_of, whole_number
-from skill_ledger.web.render import page, see_other
+from skill_ledger.web.render import page, read_token, see_other
 from skill_ledger.web.session import Sessions
 
 OPEN_LIMIT = 100
@@ -39,7 +39,10 @@ def _review_page(
     check_role(actor.role, Action.RESOLVE)
     disputed = assessments.disputes(actor, "open", None, OPEN_LIMIT)
     histories = {
-        row.id: assessments.history(actor, row.user_license_id, row.skill_name) for row in disputed
+        row.id: assessments.history(
+            actor, row.user_license_id, row.skill_name, token=read_token(request)
+        )
+        for row in disputed
     }
     return page(
         request,
@@ -89,7 +92,7 @@ def resolve(
                 whole_number(values, prefix + "points_earned"),
                 whole_number(values, prefix + "points_total"),
             )
-        assessments.resolve(
+        resolution = assessments.resolve(
             Actor(user.id, user.role),
             assessment_id,
             outcome,
@@ -119,7 +122,7 @@ def resolve(
             errors={field if field.startswith(prefix) else prefix + field: message},
             values=kept,
         )
-    return see_other(f"/ui/disputes?resolved={assessment_id}")
+    return see_other(f"/ui/disputes?resolved={assessment_id}", request, resolution.answer.position)
 
 
 ROUTES = [review, resolve]

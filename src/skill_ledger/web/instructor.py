@@ -188,7 +188,7 @@ def archive(
     user = sessions.user(request)
     reason = form_of(request).get("reason", "")
     try:
-        assessments.archive(Actor(user.id, user.role), assessment_id, reason)
+        answer = assessments.archive(Actor(user.id, user.role), assessment_id, reason)
     except InvalidAssessment as e:
         return _mine_page(
             request,
@@ -198,7 +198,7 @@ def archive(
             errors={f"reason_{assessment_id}": e.reason},
             values={f"reason_{assessment_id}": reason},
         )
-    return see_other(f"/ui/mine?archived={assessment_id}")
+    return see_other(f"/ui/mine?archived={assessment_id}", request, answer.position)
 
 
 ROUTES = [grading_form, grade, mine, archive]

@@ -9,13 +9,17 @@ from typing import Any
 
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from litestar import Request
+from litestar.datastructures import Cookie
 from litestar.plugins.jinja import JinjaTemplateEngine
 from litestar.response import Redirect, Template
 from litestar.template.config import TemplateConfig
 
 from skill_ledger.accounts import User
 from skill_ledger.domain import ROLES, Action, Role
-from skill_ledger.web.session import CSRF_FIELD, Sessions
+from skill_ledger.web.session import CSRF_FIELD, Sessions, is_tls
+
+POSITION_COOKIE = "ledger_position"
+POSITION_COOKIE_SECONDS = 300
 
 HERE = Path(__file__).parent
 SECURITY_HEADERS = {
@@ -122,6 +126,31 @@ def page(
     )
 
 
-def see_other(path: str) -> Redirect:
-    """After a successful post, the page to show (303: the browser gets it)."""
-    return Redirect(path, status_code=303, headers=SECURITY_HEADERS)
+def see_other(
+    path: str, request: Request[Any, Any, Any] | None = None, position: int = 0
+) -> Redirect:
+    """After a successful post, the page to show (303: the browser gets it).
+
+    A command's log position rides along in a cookie, so the pages that follow read a replica
+    only once it has replayed that far (read-your-writes across API nodes, as the API's token).
+    """
+    redirect = Redirect(path, status_code=303, headers=SECURITY_HEADERS)
+    if request is not None and position > 0:
+        redirect.set_cookie(
+            Cookie(
+                key=POSITION_COOKIE,
+                value=str(position),
+                path="/ui",
+                max_age=POSITION_COOKIE_SECONDS,
+                httponly=True,
+                samesite="strict",
+                secure=is_tls(request),
+            )
+        )
+    return redirect
+
+
+def read_token(request: Request[Any, Any, Any]) -> int:
+    """The position of this browser's last command (0: none, or not a number)."""
+    raw = request.cookies.get(POSITION_COOKIE, "")
+    return int(raw) if raw.isdigit() and len(raw) <= 18 else 0

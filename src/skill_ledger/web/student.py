@@ -13,7 +13,7 @@ from skill_ledger.assessments import Assessments
 from skill_ledger.domain import Actor, InvalidAssessment, LedgerError, NotPermitted
 from skill_ledger.settings import Settings
 from skill_ledger.web.forms import form_of
-from skill_ledger.web.render import SECURITY_HEADERS, page, see_other
+from skill_ledger.web.render import SECURITY_HEADERS, page, read_token, see_other
 from skill_ledger.web.session import Sessions
 
 
@@ -72,7 +72,7 @@ def dispute(
     reason = form_of(request).get("reason", "")
     field = f"reason_{assessment_id}"
     try:
-        assessments.dispute(Actor(user.id, user.role), assessment_id, reason)
+        answer = assessments.dispute(Actor(user.id, user.role), assessment_id, reason)
     except NotPermitted:
         raise
     except LedgerError as e:
@@ -87,7 +87,7 @@ def dispute(
             errors={field: message},
             values={field: reason},
         )
-    return see_other(f"/ui/skills?disputed={assessment_id}")
+    return see_other(f"/ui/skills?disputed={assessment_id}", request, answer.position)
 
 
 @get("/ui/skills/{license_id:int}/{skill:str}", sync_to_thread=True)
@@ -100,7 +100,9 @@ def skill_history(
 ) -> Response[Any]:
     """Every assessment of one skill, newest first (students: only their own licenses)."""
     user = sessions.user(request)
-    rows = assessments.history(Actor(user.id, user.role), license_id, skill)
+    rows = assessments.history(
+        Actor(user.id, user.role), license_id, skill, token=read_token(request)
+    )
     return page(
         request, sessions, "history.html", user, license_id=license_id, skill=skill, rows=rows
     )
