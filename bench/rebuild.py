@@ -38,7 +38,8 @@ class RunnerLedger(Ledger):
 
     def __init__(self, env: Any) -> None:
         settings = Settings(database=DatabaseURL.parse(env["BENCH_LEDGER_URL"]))
-        store = open_database(settings.database, pool_size=1).eventstore_env(1)
+        # The runner reads notifications while its view writes: a pool of one starves it.
+        store = open_database(settings.database, pool_size=1).eventstore_env(4)
         super().__init__(settings, directory=None, store=store)  # type: ignore[arg-type]
 
 
