@@ -86,9 +86,11 @@ def test_a_console_command_hands_its_log_position_to_the_pages_that_follow(
         cookie = validated.cookies.get("ledger_position")
         with services.db.transaction(write=False) as cursor:
             head = services.eventlog.max_position(cursor)
-        assert cookie == str(head) and head > answer.position
+        assert cookie == str(head)
+        assert head > answer.position
         assert "path=/ui" in validated.headers["set-cookie"].lower()
         client.cookies.set("ledger_position", "not-a-number", domain="console.test")
         timeline = client.get(f"/ui/audit?license={cast.license_id}&skill=passing")
     assert timeline.status_code == 200
-    assert "Validated" in timeline.text and "✓ recomputed" in timeline.text
+    assert "Validated" in timeline.text
+    assert "✓ recomputed" in timeline.text
