@@ -8,6 +8,7 @@ from __future__ import annotations
 from typing import Annotated, Any, TypeVar
 
 from litestar import MediaType, Request, Response, get, post, route
+from litestar.di import NamedDependency
 from litestar.enums import HttpMethod
 from litestar.handlers import HTTPRouteHandler
 from litestar.params import FromPath, Parameter
@@ -110,7 +111,7 @@ def positioned(accounts: Accounts, body: T, status: int = 200) -> Response[T]:
     summary="Every user, by id (admins)",
     responses=problems(*COMMON, described=DESCRIBED),
 )
-def list_users(accounts: Accounts) -> list[UserOut]:
+def list_users(accounts: NamedDependency[Accounts]) -> list[UserOut]:
     """Id, email, name, role, active and creation time of every user."""
     return [UserOut.of(user) for user in accounts.users()]
 
@@ -126,7 +127,7 @@ def list_users(accounts: Accounts) -> list[UserOut]:
     responses=problems(400, *COMMON, 409, 413, 415, described=DESCRIBED),
 )
 def create_user(
-    request: AuthRequest, accounts: Accounts, data: ClosedJSONBody[NewUserRequest]
+    request: AuthRequest, accounts: NamedDependency[Accounts], data: ClosedJSONBody[NewUserRequest]
 ) -> Response[UserResponse]:
     """A new active account; 409 when the email is taken (in any letter case)."""
     user = accounts.add_user(data.email, data.name, data.role, data.password, by=actor_of(request))
@@ -141,7 +142,7 @@ def create_user(
     summary="One user (admins)",
     responses=problems(400, *COMMON, 404, described=DESCRIBED),
 )
-def get_user(accounts: Accounts, user_id: UserIdPath) -> UserOut:
+def get_user(accounts: NamedDependency[Accounts], user_id: UserIdPath) -> UserOut:
     """The user as the users table holds them."""
     return UserOut.of(accounts.user(user_id))
 
@@ -157,7 +158,7 @@ def get_user(accounts: Accounts, user_id: UserIdPath) -> UserOut:
     responses=problems(400, *COMMON, 404, 409, described=DESCRIBED),
 )
 def deactivate_user(
-    request: AuthRequest, accounts: Accounts, user_id: UserIdPath
+    request: AuthRequest, accounts: NamedDependency[Accounts], user_id: UserIdPath
 ) -> Response[UserResponse]:
     """Never one's own account, nor the last active admin; again records nothing."""
     return answered(accounts, *accounts.deactivate(user_id, by=actor_of(request)))
@@ -174,7 +175,7 @@ def deactivate_user(
     responses=problems(400, *COMMON, 404, 409, described=DESCRIBED),
 )
 def activate_user(
-    request: AuthRequest, accounts: Accounts, user_id: UserIdPath
+    request: AuthRequest, accounts: NamedDependency[Accounts], user_id: UserIdPath
 ) -> Response[UserResponse]:
     """Again on an active user records nothing."""
     return answered(accounts, *accounts.activate(user_id, by=actor_of(request)))
@@ -192,7 +193,7 @@ def activate_user(
 )
 def set_role(
     request: AuthRequest,
-    accounts: Accounts,
+    accounts: NamedDependency[Accounts],
     user_id: UserIdPath,
     data: ClosedJSONBody[RoleRequest],
 ) -> Response[UserResponse]:
@@ -212,7 +213,7 @@ def set_role(
 )
 def reset_password(
     request: AuthRequest,
-    accounts: Accounts,
+    accounts: NamedDependency[Accounts],
     user_id: UserIdPath,
     data: ClosedJSONBody[PasswordRequest],
 ) -> Response[UserResponse]:
@@ -230,7 +231,7 @@ def reset_password(
     responses=problems(400, *COMMON, described=DESCRIBED),
 )
 def list_licenses(
-    accounts: Accounts,
+    accounts: NamedDependency[Accounts],
     holder_id: Annotated[
         int | None,
         Parameter(
@@ -256,7 +257,7 @@ def list_licenses(
     responses=problems(400, *COMMON, 409, 413, 415, described=DESCRIBED),
 )
 def issue_license(
-    request: AuthRequest, accounts: Accounts, data: ClosedJSONBody[HolderRequest]
+    request: AuthRequest, accounts: NamedDependency[Accounts], data: ClosedJSONBody[HolderRequest]
 ) -> Response[LicenseResponse]:
     """A student may hold several licenses."""
     held = accounts.issue_license(data.holder_id, by=actor_of(request))
@@ -272,7 +273,7 @@ def issue_license(
     summary="One license and its holder (admins)",
     responses=problems(400, *COMMON, 404, described=DESCRIBED),
 )
-def get_license(accounts: Accounts, license_id: LicenseId) -> LicenseOut:
+def get_license(accounts: NamedDependency[Accounts], license_id: LicenseId) -> LicenseOut:
     """The license as the licenses table holds it."""
     return LicenseOut.of(accounts.get_license(license_id))
 
@@ -289,7 +290,7 @@ def get_license(accounts: Accounts, license_id: LicenseId) -> LicenseOut:
 )
 def transfer_license(
     request: AuthRequest,
-    accounts: Accounts,
+    accounts: NamedDependency[Accounts],
     license_id: LicenseId,
     data: ClosedJSONBody[HolderRequest],
 ) -> Response[LicenseResponse]:

@@ -7,6 +7,7 @@ from typing import Any
 
 import anyio.to_thread
 from litestar import Request, Response, get, post
+from litestar.di import NamedDependency
 from litestar.openapi.datastructures import ResponseSpec
 from litestar.security.jwt import Token
 
@@ -53,7 +54,7 @@ POSITION = {CARRIES_POSITION: True}
 )
 async def assess(
     request: Request[User, Token, Any],
-    assessments: Assessments,
+    assessments: NamedDependency[Assessments],
     license_id: LicenseId,
     skill: Skill,
     data: ClosedJSONBody[AssessRequest],
@@ -86,7 +87,7 @@ async def assess(
 )
 def history(
     request: Request[User, Token, Any],
-    assessments: Assessments,
+    assessments: NamedDependency[Assessments],
     license_id: LicenseId,
     skill: Skill,
     position: LedgerPosition = 0,
@@ -106,7 +107,7 @@ def history(
 )
 def get_assessment(
     request: Request[User, Token, Any],
-    assessments: Assessments,
+    assessments: NamedDependency[Assessments],
     assessment_id: AssessmentId,
     position: LedgerPosition = 0,
 ) -> AssessmentOut:
@@ -124,7 +125,9 @@ def get_assessment(
     responses=problems(*COMMON, 404, 409),
 )
 async def validate(
-    request: Request[User, Token, Any], assessments: Assessments, assessment_id: AssessmentId
+    request: Request[User, Token, Any],
+    assessments: NamedDependency[Assessments],
+    assessment_id: AssessmentId,
 ) -> Response[CommandResponse]:
     """ASSESSED → VALIDATED; again on a VALIDATED one records nothing."""
     actor = actor_of(request)
@@ -143,7 +146,7 @@ async def validate(
 )
 async def archive(
     request: Request[User, Token, Any],
-    assessments: Assessments,
+    assessments: NamedDependency[Assessments],
     assessment_id: AssessmentId,
     data: ClosedJSONBody[ArchiveRequest],
 ) -> Response[CommandResponse]:

@@ -8,6 +8,7 @@ from typing import Annotated, Any
 
 import msgspec
 from litestar import Request, get
+from litestar.di import NamedDependency
 from litestar.params import Parameter
 from litestar.security.jwt import Token
 
@@ -53,7 +54,7 @@ class FeedOut(msgspec.Struct):
 )
 def pair_events(
     request: Request[User, Token, Any],
-    assessments: Assessments,
+    assessments: NamedDependency[Assessments],
     license_id: LicenseId,
     skill: Skill,
     position: LedgerPosition = 0,
@@ -72,7 +73,7 @@ def pair_events(
 )
 def pair_state(
     request: Request[User, Token, Any],
-    assessments: Assessments,
+    assessments: NamedDependency[Assessments],
     license_id: LicenseId,
     skill: Skill,
     version: Annotated[int | None, Parameter(ge=0, le=2**31, required=False)] = None,
@@ -105,7 +106,7 @@ def pair_state(
 )
 def event_feed(
     request: Request[User, Token, Any],
-    assessments: Assessments,
+    assessments: NamedDependency[Assessments],
     after: Annotated[int, Parameter(ge=0, le=2**63 - 1)] = 0,
     limit: Annotated[int, Parameter(ge=1, le=MAX_FEED_LIMIT)] = 100,
     position: LedgerPosition = 0,
@@ -125,7 +126,7 @@ def event_feed(
 )
 def user_events(
     request: Request[User, Token, Any],
-    assessments: Assessments,
+    assessments: NamedDependency[Assessments],
     user_id: UserIdPath,
     position: LedgerPosition = 0,
 ) -> list[EventRecord]:
@@ -143,7 +144,7 @@ def user_events(
 )
 def license_events(
     request: Request[User, Token, Any],
-    assessments: Assessments,
+    assessments: NamedDependency[Assessments],
     license_id: LicenseId,
     position: LedgerPosition = 0,
 ) -> list[EventRecord]:

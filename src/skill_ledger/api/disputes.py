@@ -6,6 +6,7 @@ from typing import Annotated, Any, Literal
 from uuid import UUID
 
 from litestar import Request, Response, get, post
+from litestar.di import NamedDependency
 from litestar.params import Parameter
 from litestar.security.jwt import Token
 
@@ -54,7 +55,7 @@ MAX_DISPUTES_LIMIT = 1000
 )
 def dispute(
     request: Request[User, Token, Any],
-    assessments: Assessments,
+    assessments: NamedDependency[Assessments],
     assessment_id: AssessmentId,
     data: ClosedJSONBody[DisputeRequest],
 ) -> Response[CommandResponse]:
@@ -85,7 +86,7 @@ def dispute(
 )
 def resolve(
     request: Request[User, Token, Any],
-    assessments: Assessments,
+    assessments: NamedDependency[Assessments],
     assessment_id: AssessmentId,
     data: ClosedJSONBody[ResolveRequest],
 ) -> Response[ResolveResponse]:
@@ -118,7 +119,7 @@ def resolve(
 )
 def list_disputes(
     request: Request[User, Token, Any],
-    assessments: Assessments,
+    assessments: NamedDependency[Assessments],
     status: Annotated[
         Literal["open", "resolved"] | None,
         Parameter(description="open or resolved (default: both)"),

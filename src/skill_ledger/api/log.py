@@ -6,6 +6,7 @@ from typing import Annotated, Any
 
 import msgspec
 from litestar import Request, get
+from litestar.di import NamedDependency
 from litestar.params import Parameter
 from litestar.security.jwt import Token
 
@@ -69,7 +70,7 @@ OPTIONS: dict[str, Any] = {"sync_to_thread": True, "tags": ["proofs"]}
 
 
 @get("/api/v1/log/key", guards=[allow(Action.PROVE)], responses=problems(*COMMON), **OPTIONS)
-def log_key(request: Request[User, Token, Any], proofs: Proofs) -> KeyOut:
+def log_key(request: Request[User, Token, Any], proofs: NamedDependency[Proofs]) -> KeyOut:
     """The public key and its signed-note key id."""
     key = proofs.key(actor_of(request))
     return KeyOut(key.name, key.key_id_hex, "Ed25519", b64(key.public), key.text())
@@ -82,7 +83,9 @@ def log_key(request: Request[User, Token, Any], proofs: Proofs) -> KeyOut:
     responses=problems(*COMMON),
     **OPTIONS,
 )
-def log_checkpoint(request: Request[User, Token, Any], proofs: Proofs) -> CheckpointOut:
+def log_checkpoint(
+    request: Request[User, Token, Any], proofs: NamedDependency[Proofs]
+) -> CheckpointOut:
     """Origin, tree size and root hash, signed; a new one every LEDGER_CHECKPOINT_SECONDS."""
     checkpoint = proofs.checkpoint(actor_of(request))
     key = proofs.key(actor_of(request))
@@ -100,7 +103,7 @@ def log_checkpoint(request: Request[User, Token, Any], proofs: Proofs) -> Checkp
 )
 def log_inclusion(
     request: Request[User, Token, Any],
-    proofs: Proofs,
+    proofs: NamedDependency[Proofs],
     position: Size,
     tree_size: OptionalSize = None,
 ) -> InclusionOut:
@@ -125,7 +128,7 @@ def log_inclusion(
 )
 def log_consistency(
     request: Request[User, Token, Any],
-    proofs: Proofs,
+    proofs: NamedDependency[Proofs],
     from_: Annotated[
         int, Parameter(query="from", ge=1, le=MAX_SIZE, schema_extra={"maximum": MAX_SIZE})
     ],
@@ -146,7 +149,9 @@ def log_consistency(
     **OPTIONS,
 )
 def receipt(
-    request: Request[User, Token, Any], assessments: Assessments, assessment_id: AssessmentId
+    request: Request[User, Token, Any],
+    assessments: NamedDependency[Assessments],
+    assessment_id: AssessmentId,
 ) -> Receipt:
     """Students: only assessments on licenses they hold. Check it with docs/verify_receipt.py."""
     return assessments.receipt(actor_of(request), assessment_id)

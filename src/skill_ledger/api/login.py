@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from litestar import post
+from litestar.di import NamedDependency
 from litestar.exceptions import NotAuthorizedException
 
 from skill_ledger.api.auth import TokenIssuer
@@ -38,6 +39,8 @@ class LoginDesk:
     summary="Exchange email and password for a bearer token",
     responses=problems(400, 401, 413, 415, 429, 500, 503, described=LOGIN_DESCRIBED),
 )
-async def login(desk: LoginDesk, data: ClosedJSONBody[LoginRequest]) -> LoginResponse:
+async def login(
+    desk: NamedDependency[LoginDesk], data: ClosedJSONBody[LoginRequest]
+) -> LoginResponse:
     """Same 401 for an unknown email and a wrong password, same 429 for a throttled one."""
     return await desk.login(data.email, data.password)

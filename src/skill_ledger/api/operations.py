@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from litestar import MediaType, Response, get
+from litestar.di import NamedDependency
 from litestar.openapi.datastructures import ResponseSpec
 
 from skill_ledger.api.openapi import problems
@@ -24,7 +25,7 @@ from skill_ledger.services import Services
         **problems(500),
     },
 )
-def health(services: Services) -> Response[Health]:
+def health(services: NamedDependency[Services]) -> Response[Health]:
     """Checked, not assumed: one query on a pooled connection; details stay generic.
 
     The query reads the log head and the tracking row (position, stall); the answer never
@@ -63,7 +64,7 @@ def health(services: Services) -> Response[Health]:
     media_type=MediaType.TEXT,
     responses=problems(500),
 )
-def metrics(services: Services) -> Response[bytes]:
+def metrics(services: NamedDependency[Services]) -> Response[bytes]:
     """HTTP, command and projection metrics; projection and backlog gauges read at scrape."""
     body, content_type = exposition(services)
     # As a header: a text/* media_type would get a second "; charset=utf-8" appended.

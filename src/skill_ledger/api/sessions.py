@@ -6,6 +6,7 @@ from typing import Any
 
 import anyio.to_thread
 from litestar import Request, post
+from litestar.di import NamedDependency
 from litestar.exceptions import HTTPException
 from litestar.security.jwt import Token
 
@@ -40,7 +41,7 @@ SESSION_413 = f"More than {MAX_SESSION_ITEMS} items, or a body larger than 1 MiB
 )
 async def assess_session(
     request: Request[User, Token, Any],
-    assessments: Assessments,
+    assessments: NamedDependency[Assessments],
     data: ClosedJSONBody[SessionRequest],
 ) -> SessionResponse:
     """Each item is its own assess command; a refused item answers with its problem."""

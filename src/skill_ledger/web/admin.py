@@ -6,6 +6,7 @@ from typing import Any
 from uuid import UUID
 
 from litestar import Request, Response, get, post
+from litestar.di import NamedDependency
 
 from skill_ledger.accounts import Accounts
 from skill_ledger.assessments import Assessments
@@ -30,7 +31,9 @@ QUEUE_LIMIT = 200
 
 @get("/ui/queue", sync_to_thread=True)
 def queue(
-    request: Request[Any, Any, Any], sessions: Sessions, assessments: Assessments
+    request: Request[Any, Any, Any],
+    sessions: NamedDependency[Sessions],
+    assessments: NamedDependency[Assessments],
 ) -> Response[Any]:
     """Oldest first, with age and the policy's reasons; no button on the viewer's own."""
     user = sessions.user(request)
@@ -42,8 +45,8 @@ def queue(
 @post("/ui/queue/{assessment_id:uuid}/validate", sync_to_thread=True, status_code=303)
 def validate(
     request: Request[Any, Any, Any],
-    sessions: Sessions,
-    assessments: Assessments,
+    sessions: NamedDependency[Sessions],
+    assessments: NamedDependency[Assessments],
     assessment_id: UUID,
 ) -> Response[Any]:
     """One click: ASSESSED → VALIDATED (the domain refuses the assessor: four eyes)."""
@@ -85,7 +88,9 @@ def _accounts_page(
 
 @get("/ui/accounts", sync_to_thread=True)
 def account_list(
-    request: Request[Any, Any, Any], sessions: Sessions, accounts: Accounts
+    request: Request[Any, Any, Any],
+    sessions: NamedDependency[Sessions],
+    accounts: NamedDependency[Accounts],
 ) -> Response[Any]:
     """Every user: role, active; add one, deactivate one, change a role."""
     return _accounts_page(request, sessions, accounts)
@@ -93,7 +98,9 @@ def account_list(
 
 @post("/ui/accounts", sync_to_thread=True, status_code=303)
 def add_account(
-    request: Request[Any, Any, Any], sessions: Sessions, accounts: Accounts
+    request: Request[Any, Any, Any],
+    sessions: NamedDependency[Sessions],
+    accounts: NamedDependency[Accounts],
 ) -> Response[Any]:
     """A new user; the form again with the field named when a value is refused."""
     actor = _manager(request, sessions)
@@ -120,7 +127,10 @@ def add_account(
 
 @post("/ui/accounts/{user_id:int}/deactivate", sync_to_thread=True, status_code=303)
 def deactivate(
-    request: Request[Any, Any, Any], sessions: Sessions, accounts: Accounts, user_id: int
+    request: Request[Any, Any, Any],
+    sessions: NamedDependency[Sessions],
+    accounts: NamedDependency[Accounts],
+    user_id: int,
 ) -> Response[Any]:
     """Refuse the user's sign-ins and sessions from now on."""
     actor = _manager(request, sessions)
@@ -137,7 +147,10 @@ def deactivate(
 
 @post("/ui/accounts/{user_id:int}/role", sync_to_thread=True, status_code=303)
 def change_role(
-    request: Request[Any, Any, Any], sessions: Sessions, accounts: Accounts, user_id: int
+    request: Request[Any, Any, Any],
+    sessions: NamedDependency[Sessions],
+    accounts: NamedDependency[Accounts],
+    user_id: int,
 ) -> Response[Any]:
     """Another role for a user (the domain's rules: never oneself, never the last admin)."""
     actor = _manager(request, sessions)
@@ -156,7 +169,9 @@ def change_role(
 
 @post("/ui/accounts/licenses", sync_to_thread=True, status_code=303)
 def issue_license(
-    request: Request[Any, Any, Any], sessions: Sessions, accounts: Accounts
+    request: Request[Any, Any, Any],
+    sessions: NamedDependency[Sessions],
+    accounts: NamedDependency[Accounts],
 ) -> Response[Any]:
     """A license for a student."""
     actor = _manager(request, sessions)

@@ -8,6 +8,7 @@ from typing import Any
 
 import anyio.to_thread
 from litestar import Request, Response, get, post
+from litestar.di import NamedDependency
 
 from skill_ledger.assessments import Assessments, Proofs, SigningUnavailable
 from skill_ledger.audit.records import EventRecord
@@ -70,10 +71,10 @@ def _state_query(values: dict[str, str]) -> tuple[int | None, datetime | None]:
 @get("/ui/audit", sync_to_thread=True)
 def audit_home(
     request: Request[Any, Any, Any],
-    sessions: Sessions,
-    assessments: Assessments,
-    proofs: Proofs,
-    settings: Settings,
+    sessions: NamedDependency[Sessions],
+    assessments: NamedDependency[Assessments],
+    proofs: NamedDependency[Proofs],
+    settings: NamedDependency[Settings],
 ) -> Response[Any]:
     """A pair's timeline and its state at a version or time; the latest checkpoint and verify."""
     user = sessions.user(request)
@@ -112,7 +113,9 @@ def audit_home(
 
 @post("/ui/audit/verify", status_code=303)
 async def run_verify(
-    request: Request[Any, Any, Any], sessions: Sessions, services: Services
+    request: Request[Any, Any, Any],
+    sessions: NamedDependency[Sessions],
+    services: NamedDependency[Services],
 ) -> Response[Any]:
     """Walk the whole log now (chains, tree, snapshots, read and account tables)."""
     user = await anyio.to_thread.run_sync(sessions.user, request)
@@ -130,7 +133,9 @@ async def run_verify(
 
 @get("/ui/audit/feed", sync_to_thread=True)
 def feed(
-    request: Request[Any, Any, Any], sessions: Sessions, assessments: Assessments
+    request: Request[Any, Any, Any],
+    sessions: NamedDependency[Sessions],
+    assessments: NamedDependency[Assessments],
 ) -> Response[Any]:
     """Every event in commit order, a page at a time."""
     user = sessions.user(request)

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from litestar import Request, Response, get
+from litestar.di import NamedDependency
 
 from skill_ledger.domain import Action, check_role
 from skill_ledger.readside import reports
@@ -96,7 +97,9 @@ def _label(column: str, value: Any) -> str:
 
 @get("/ui/dashboard", sync_to_thread=True)
 def dashboard(
-    request: Request[Any, Any, Any], sessions: Sessions, services: Services
+    request: Request[Any, Any, Any],
+    sessions: NamedDependency[Sessions],
+    services: NamedDependency[Services],
 ) -> Response[Any]:
     """Every report as a chart and a table (the analysts' views, on the ledger's database)."""
     user = sessions.user(request)

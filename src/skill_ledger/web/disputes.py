@@ -6,6 +6,7 @@ from typing import Any
 from uuid import UUID
 
 from litestar import Request, Response, get, post
+from litestar.di import NamedDependency
 
 from skill_ledger.assessments import Assessments
 from skill_ledger.domain import (
@@ -60,7 +61,9 @@ def _review_page(
 
 @get("/ui/disputes", sync_to_thread=True)
 def review(
-    request: Request[Any, Any, Any], sessions: Sessions, assessments: Assessments
+    request: Request[Any, Any, Any],
+    sessions: NamedDependency[Sessions],
+    assessments: NamedDependency[Assessments],
 ) -> Response[Any]:
     """Open disputes, oldest first, each with its pair's history and the three decisions."""
     return _review_page(request, sessions, assessments)
@@ -69,8 +72,8 @@ def review(
 @post("/ui/disputes/{assessment_id:uuid}/resolve", sync_to_thread=True, status_code=303)
 def resolve(
     request: Request[Any, Any, Any],
-    sessions: Sessions,
-    assessments: Assessments,
+    sessions: NamedDependency[Sessions],
+    assessments: NamedDependency[Assessments],
     assessment_id: UUID,
 ) -> Response[Any]:
     """Approve, reject with a note, or modify with new points (the domain's rules decide)."""

@@ -8,6 +8,7 @@ from typing import Any
 from uuid import UUID
 
 from litestar import Request, Response, get, post
+from litestar.di import NamedDependency
 
 from skill_ledger.accounts import Accounts
 from skill_ledger.application import AssessItem
@@ -75,7 +76,10 @@ def _grading_page(
 
 @get("/ui/grade", sync_to_thread=True)
 def grading_form(
-    request: Request[Any, Any, Any], sessions: Sessions, accounts: Accounts, settings: Settings
+    request: Request[Any, Any, Any],
+    sessions: NamedDependency[Sessions],
+    accounts: NamedDependency[Accounts],
+    settings: NamedDependency[Settings],
 ) -> Response[Any]:
     """One skill, one points total, a row per license: fill the rows of those who trained."""
     return _grading_page(request, sessions, accounts, settings)
@@ -89,10 +93,10 @@ def grading_form(
 )
 def grade(
     request: Request[Any, Any, Any],
-    sessions: Sessions,
-    accounts: Accounts,
-    assessments: Assessments,
-    settings: Settings,
+    sessions: NamedDependency[Sessions],
+    accounts: NamedDependency[Accounts],
+    assessments: NamedDependency[Assessments],
+    settings: NamedDependency[Settings],
 ) -> Response[Any]:
     """Every filled row checked first (nothing recorded if one is wrong), then each assessed."""
     user = sessions.user(request)
@@ -155,7 +159,9 @@ def _parse(values: dict[str, str]) -> tuple[str, int, list[Grade]]:
 
 @get("/ui/mine", sync_to_thread=True)
 def mine(
-    request: Request[Any, Any, Any], sessions: Sessions, assessments: Assessments
+    request: Request[Any, Any, Any],
+    sessions: NamedDependency[Sessions],
+    assessments: NamedDependency[Assessments],
 ) -> Response[Any]:
     """The viewer's recent assessments, newest first, with an archive form on active ones."""
     return _mine_page(request, sessions, assessments)
@@ -180,8 +186,8 @@ def _mine_page(
 @post("/ui/mine/{assessment_id:uuid}/archive", sync_to_thread=True, status_code=303)
 def archive(
     request: Request[Any, Any, Any],
-    sessions: Sessions,
-    assessments: Assessments,
+    sessions: NamedDependency[Sessions],
+    assessments: NamedDependency[Assessments],
     assessment_id: UUID,
 ) -> Response[Any]:
     """Take one of the viewer's assessments out of the active set, with a reason."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from litestar import Request, Response, get, post
+from litestar.di import NamedDependency
 from litestar.response import Redirect
 
 from skill_ledger.logins import LoginRefused, PasswordChecksBusy
@@ -21,20 +22,24 @@ def root() -> Redirect:
 
 
 @get("/ui", sync_to_thread=True)
-def home(request: Request[Any, Any, Any], sessions: Sessions) -> Redirect:
+def home(request: Request[Any, Any, Any], sessions: NamedDependency[Sessions]) -> Redirect:
     """Each role's first page."""
     return see_other(HOME[sessions.user(request).role.value])
 
 
 @get("/ui/login", sync_to_thread=False)
-def sign_in_form(request: Request[Any, Any, Any], sessions: Sessions) -> Response[Any]:
+def sign_in_form(
+    request: Request[Any, Any, Any], sessions: NamedDependency[Sessions]
+) -> Response[Any]:
     """Email and password."""
     return page(request, sessions, "login.html", None)
 
 
 @post("/ui/login", status_code=303)
 async def sign_in(
-    request: Request[Any, Any, Any], sessions: Sessions, services: Services
+    request: Request[Any, Any, Any],
+    sessions: NamedDependency[Sessions],
+    services: NamedDependency[Services],
 ) -> Response[Any]:
     """A session cookie, within the API's login limits; the form again, saying why, otherwise."""
     values = form_of(request)
@@ -65,7 +70,7 @@ async def sign_in(
 
 
 @post("/ui/logout", status_code=303, sync_to_thread=False)
-def sign_out(request: Request[Any, Any, Any], sessions: Sessions) -> Redirect:
+def sign_out(request: Request[Any, Any, Any], sessions: NamedDependency[Sessions]) -> Redirect:
     """The session cookie cleared."""
     signed_out = see_other("/ui/login")
     signed_out.set_cookie(sessions.cleared(is_tls(request)))

@@ -7,6 +7,7 @@ from uuid import UUID
 
 import msgspec
 from litestar import Request, Response, get, post
+from litestar.di import NamedDependency
 
 from skill_ledger.accounts import Accounts
 from skill_ledger.assessments import Assessments
@@ -20,10 +21,10 @@ from skill_ledger.web.session import Sessions
 @get("/ui/skills", sync_to_thread=True)
 def my_skills(
     request: Request[Any, Any, Any],
-    sessions: Sessions,
-    accounts: Accounts,
-    assessments: Assessments,
-    settings: Settings,
+    sessions: NamedDependency[Sessions],
+    accounts: NamedDependency[Accounts],
+    assessments: NamedDependency[Assessments],
+    settings: NamedDependency[Settings],
 ) -> Response[Any]:
     """Each license the viewer holds: every skill's current status and percentage."""
     return _skills_page(request, sessions, accounts, assessments, settings)
@@ -61,10 +62,10 @@ def _skills_page(
 @post("/ui/skills/{assessment_id:uuid}/dispute", sync_to_thread=True, status_code=303)
 def dispute(
     request: Request[Any, Any, Any],
-    sessions: Sessions,
-    accounts: Accounts,
-    assessments: Assessments,
-    settings: Settings,
+    sessions: NamedDependency[Sessions],
+    accounts: NamedDependency[Accounts],
+    assessments: NamedDependency[Assessments],
+    settings: NamedDependency[Settings],
     assessment_id: UUID,
 ) -> Response[Any]:
     """The holder contests a validated assessment, saying why; the form again when refused."""
@@ -93,8 +94,8 @@ def dispute(
 @get("/ui/skills/{license_id:int}/{skill:str}", sync_to_thread=True)
 def skill_history(
     request: Request[Any, Any, Any],
-    sessions: Sessions,
-    assessments: Assessments,
+    sessions: NamedDependency[Sessions],
+    assessments: NamedDependency[Assessments],
     license_id: int,
     skill: str,
 ) -> Response[Any]:
@@ -111,8 +112,8 @@ def skill_history(
 @get("/ui/receipts/{assessment_id:uuid}", sync_to_thread=True)
 def receipt(
     request: Request[Any, Any, Any],
-    sessions: Sessions,
-    assessments: Assessments,
+    sessions: NamedDependency[Sessions],
+    assessments: NamedDependency[Assessments],
     assessment_id: UUID,
 ) -> Response[bytes]:
     """The assessment's receipt as a JSON file, checkable offline (docs/verify_receipt.py)."""
